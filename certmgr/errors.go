@@ -1,0 +1,91 @@
+package certmgr
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is the one typed error behind every API error code. Packages below
+// certmgr wrap their own errors with %w; certmgr turns the ones a caller
+// caused into an *Error, and only the server package turns an *Error into an
+// HTTP response. Message is shown to the caller, so it must never carry a
+// secret (PIN, AccessKey secret, key material).
+type Error struct {
+	Code       string // API error code, e.g. "InvalidParameter.Subject"
+	HTTPStatus int    // HTTP status the server answers with
+	Message    string // human-readable, safe to return to the caller
+	Err        error  // optional cause, for logs and errors.Is; never shown
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Unwrap returns the cause, so errors.Is sees through an *Error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is an *Error with the same Code, so callers can
+// write errors.Is(err, certmgr.ErrNotFound) without comparing messages.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	return errors.As(target, &t) && t.Code == e.Code && t.Message == ""
+}
+
+// newError builds an *Error with a formatted message.
+func newError(status int, code, format string, args ...any) *Error {
+	return &Error{Code: code, HTTPStatus: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// MissingParameter reports a required parameter that was not sent.
+func MissingParameter(name string) *Error {
+	return newError(http.StatusBadRequest, "MissingParameter", "The input parameter %q that is mandatory for processing this request is not supplied.", name)
+}
+
+// InvalidParameter reports a parameter whose value is malformed.
+func InvalidParameter(name, format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, "InvalidParameter", "The parameter %q is invalid: %s", name, fmt.Sprintf(format, args...))
+}
+
+// RuleViolation reports otherwise valid input that breaks a rule; the code is
+// "InvalidParameter.<Rule>" and the message names the rule.
+func RuleViolation(rule, format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, "InvalidParameter."+rule, format, args...)
+}
+
+// NotFound reports a missing resource, or one that belongs to another account
+// (the two must be indistinguishable). code is e.g. "Forbidden.ResourceNotFound".
+func NotFound(code, format string, args ...any) *Error {
+	return newError(http.StatusNotFound, code, format, args...)
+}
+
+// Forbidden reports a refused operation (HTTP 403).
+func Forbidden(code, format string, args ...any) *Error {
+	return newError(http.StatusForbidden, code, format, args...)
+}
+
+// Sentinel errors for errors.Is checks by code.
+var (
+	// ErrInternal is the code of every unexpected failure; its details stay in the log.
+	ErrInternal = &Error{Code: "InternalError"}
+)
+
+// Internal wraps an unexpected failure. The caller sees only a generic
+// message; err is kept for the log.
+func Internal(err error) *Error {
+	return &Error{Code: "InternalError", HTTPStatus: http.StatusInternalServerError,
+		Message: "The request processing has failed due to some unknown error.", Err: err}
+}
+
+// AsError returns err as an *Error, turning anything else into Internal(err).
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Internal(err)
+}

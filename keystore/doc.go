@@ -1,0 +1,29 @@
+// Package keystore is certcustody's PKCS#11 custody layer.
+//
+// It owns everything that touches the token (github.com/miekg/pkcs11): module
+// load, login, a bounded session pool with recovery from session loss, key
+// generation with explicit custody templates, crypto.Signer and
+// crypto.Decrypter adapters over token keys, export of exportable keys through
+// C_WrapKey, sealing of small secrets under a token-resident KEK, and the live
+// custody report read back from the token's own attributes.
+//
+// Callers name keys by our key ID (stored as CKA_ID and CKA_LABEL); they never
+// see a session, an object handle or an attribute. Handles are a per-process
+// cache, re-found by CKA_ID whenever the token invalidates them.
+//
+// # Sessions and concurrency
+//
+// A Store is safe for concurrent use. It keeps one logged-in session for the
+// life of the Store (so the login survives an idle pool) and a pool of at
+// most Config.MaxSessions sessions for operations. When the token reports a
+// lost session or login, the Store re-opens, logs in again, flushes its
+// handle cache and retries the operation once, so callers do not see
+// transient session loss. Key generation has its own concurrency cap.
+//
+// # SM2
+//
+// PKCS#11 2.40 defines no SM2 mechanism. On a token without a configured
+// vendor SM2 mechanism, SM2 keys are generated in process from token
+// randomness and the private scalar is sealed at once under the KEK; each use
+// unseals it into memory. Such keys report ProtectionLevel SOFTWARE.
+package keystore

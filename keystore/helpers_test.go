@@ -1,0 +1,123 @@
+package keystore
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/certcustody/certcustody/softhsm"
+	"github.com/miekg/pkcs11"
+	"github.com/tjfoc/gmsm/sm2"
+	gmx509 "github.com/tjfoc/gmsm/x509"
+)
+
+var tokens *softhsm.Dir
+
+func TestMain(m *testing.M) {
+	d, cleanup := softhsm.OpenForTests("keystore")
+	tokens = d
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// newStore opens a Store on a fresh token of its own.
+func newStore(t testing.TB) (*Store, *softhsm.Token) {
+	t.Helper()
+	tok := tokens.NewTestToken(t)
+	s, err := Open(context.Background(), Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, AllowSoftwareSM2: true})
+	if err != nil {
+		t.Fatalf("open keystore: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, tok
+}
+
+// rawToken is a direct PKCS#11 view of a token, bypassing keystore, so tests
+// can check what the token itself enforces.
+type rawToken struct {
+	ctx *pkcs11.Ctx
+	sh  pkcs11.SessionHandle
+}
+
+func openRaw(t testing.TB, tok *softhsm.Token) *rawToken {
+	t.Helper()
+	ctx := pkcs11.New(tok.Module)
+	if err := ctx.Initialize(); err != nil && !isCKR(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		t.Fatal(err)
+	}
+	sh, err := ctx.OpenSession(tok.Slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctx.Login(sh, pkcs11.CKU_USER, tok.PIN); err != nil && !isCKR(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctx.CloseSession(sh) })
+	return &rawToken{ctx: ctx, sh: sh}
+}
+
+func (r *rawToken) find(t testing.TB, id string, class uint) pkcs11.ObjectHandle {
+	t.Helper()
+	if err := r.ctx.FindObjectsInit(r.sh, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(id)), pkcs11.NewAttribute(pkcs11.CKA_CLASS, class)}); err != nil {
+		t.Fatal(err)
+	}
+	hs, _, err := r.ctx.FindObjects(r.sh, 2)
+	r.ctx.FindObjectsFinal(r.sh)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("find %s class %d: %d objects, %v", id, class, len(hs), err)
+	}
+	return hs[0]
+}
+
+func (r *rawToken) boolAttr(t testing.TB, h pkcs11.ObjectHandle, typ uint) bool {
+	t.Helper()
+	a, err := r.ctx.GetAttributeValue(r.sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(typ, nil)})
+	if err != nil {
+		t.Fatalf("read attribute 0x%x: %v", typ, err)
+	}
+	return attrBool(a[0])
+}
+
+// writePublicPEM writes a public key as a PEM SubjectPublicKeyInfo file.
+func writePublicPEM(t testing.TB, dir string, pub any) string {
+	t.Helper()
+	var der []byte
+	var err error
+	switch k := pub.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey:
+		der, err = x509.MarshalPKIXPublicKey(k)
+	case *sm2.PublicKey:
+		der, err = gmx509.MarshalSm2PublicKey(k)
+	}
+	if err != nil || der == nil {
+		t.Fatalf("marshal public key %T: %v", pub, err)
+	}
+	p := filepath.Join(dir, "pub.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runTool runs a real tool and returns its combined output; a missing tool
+// fails the test with an install hint.
+func runTool(t testing.TB, name string, args ...string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		hint := map[string]string{"openssl": "apt-get install openssl", "pkcs11-tool": "apt-get install opensc"}[name]
+		t.Fatalf("%s not found: %s", name, hint)
+	}
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,190 @@
+package keystore
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"github.com/miekg/pkcs11"
+)
+
+// Store is an open, logged-in token. It is safe for concurrent use.
+type Store struct {
+	cfg    Config
+	ctx    *pkcs11.Ctx
+	slot   uint
+	pool   *sessionPool
+	keygen chan struct{}
+	mechs  map[uint]bool
+
+	mu      sync.RWMutex
+	handles map[string]*keyEntry // by key ID; flushed on recovery
+
+	// oaepSHA256 is 0 until probed, 1 when the token accepts OAEP with
+	// SHA-256 parameters, 2 when it refuses them (SoftHSM 2.6.1).
+	oaepSHA256 atomic.Int32
+	closed     atomic.Bool
+	service    serviceKeys
+}
+
+// keyEntry is what the Store remembers about a key between calls.
+type keyEntry struct {
+	id        string
+	alg       Algorithm
+	purpose   Purpose
+	priv, pub pkcs11.ObjectHandle
+	data      pkcs11.ObjectHandle // sealed scalar of a software SM2 key
+	public    crypto.PublicKey
+	soft      *softwareRecord // set for software SM2 keys
+}
+
+// Open loads the module, finds the token by label, logs in and makes sure
+// the service keys (KEK, wrapping key) exist.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p11, err := acquireModule(c.Module)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: c, ctx: p11, handles: map[string]*keyEntry{}}
+	fail := func(err error) (*Store, error) {
+		if s.pool != nil {
+			s.pool.close()
+		}
+		releaseModule(c.Module)
+		return nil, err
+	}
+	slot, ti, err := findToken(p11, c.TokenLabel)
+	if err != nil {
+		return fail(err)
+	}
+	s.slot = slot
+	max := c.MaxSessions
+	if lim := ti.MaxRwSessionCount; lim > 0 && lim != pkcs11.CK_UNAVAILABLE_INFORMATION && lim != pkcs11.CK_EFFECTIVELY_INFINITE && int(lim) < max {
+		max = int(lim) - 1 // one for the persistent login session
+	}
+	if max < 1 {
+		max = 1
+	}
+	s.cfg.MaxSessions = max
+	s.keygen = make(chan struct{}, c.MaxConcurrentKeygen)
+	if s.mechs, err = mechanismSet(p11, slot); err != nil {
+		return fail(err)
+	}
+	if s.pool, err = newSessionPool(p11, slot, c.PIN, max); err != nil {
+		return fail(err)
+	}
+	if err := s.ensureServiceKeys(ctx); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+func findToken(ctx *pkcs11.Ctx, label string) (uint, pkcs11.TokenInfo, error) {
+	slots, err := ctx.GetSlotList(true)
+	if err != nil {
+		return 0, pkcs11.TokenInfo{}, fmt.Errorf("keystore: C_GetSlotList: %w", err)
+	}
+	for _, s := range slots {
+		ti, err := ctx.GetTokenInfo(s)
+		if err == nil && ti.Label == label && ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED != 0 {
+			return s, ti, nil
+		}
+	}
+	return 0, pkcs11.TokenInfo{}, fmt.Errorf("keystore: no initialised token labelled %q", label)
+}
+
+func mechanismSet(ctx *pkcs11.Ctx, slot uint) (map[uint]bool, error) {
+	list, err := ctx.GetMechanismList(slot)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: C_GetMechanismList: %w", err)
+	}
+	m := make(map[uint]bool, len(list))
+	for _, x := range list {
+		m[x.Mechanism] = true
+	}
+	return m, nil
+}
+
+// Close releases the sessions and, when this was the last Store on the
+// module, finalises it. Keys stay in the token.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.pool.close()
+	releaseModule(s.cfg.Module)
+	return nil
+}
+
+// Slot returns the slot ID the token sits in.
+func (s *Store) Slot() uint { return s.slot }
+
+// TokenLabel returns the label of the open token.
+func (s *Store) TokenLabel() string { return s.cfg.TokenLabel }
+
+// Mechanisms returns the mechanism codes the token lists.
+func (s *Store) Mechanisms() []uint {
+	out := make([]uint, 0, len(s.mechs))
+	for m := range s.mechs {
+		out = append(out, m)
+	}
+	return out
+}
+
+// URI returns the RFC 7512 PKCS#11 URI of a key: what the database keeps
+// instead of a handle.
+func (s *Store) URI(id string) string {
+	return "pkcs11:token=" + url.PathEscape(s.cfg.TokenLabel) + ";id=" + pctAll(id) + ";object=" + url.PathEscape(id)
+}
+
+func pctAll(s string) string {
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, 3*len(s))
+	for i := 0; i < len(s); i++ {
+		b = append(b, '%', hex[s[i]>>4], hex[s[i]&15])
+	}
+	return string(b)
+}
+
+// withSession runs fn on a pooled session. When the token reports a lost
+// session or login, it recovers and runs fn once more (retry=true); a stale
+// object handle flushes the handle cache and also earns one retry.
+func (s *Store) withSession(ctx context.Context, fn func(sh pkcs11.SessionHandle, retry bool) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	for attempt := 0; ; attempt++ {
+		ps, err := s.pool.get(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(ps.h, attempt > 0)
+		lost := sessionLost(err)
+		s.pool.put(ps, lost)
+		if attempt > 0 || (!lost && !handleStale(err)) {
+			return err
+		}
+		s.flushHandles()
+		if lost {
+			if rerr := s.pool.recover(ps.gen); rerr != nil {
+				return fmt.Errorf("keystore: recover token session: %w (after %v)", rerr, err)
+			}
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) flushHandles() {
+	s.mu.Lock()
+	s.handles = map[string]*keyEntry{}
+	s.mu.Unlock()
+}
