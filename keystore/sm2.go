@@ -126,6 +126,7 @@ func parseSM2Point(p []byte) (*sm2.PublicKey, error) {
 	}
 	c := sm2.P256Sm2()
 	x, y := new(big.Int).SetBytes(p[1:33]), new(big.Int).SetBytes(p[33:])
+	//lint:ignore SA1019 gmsm exposes the SM2 curve only as an elliptic.Curve
 	if !c.IsOnCurve(x, y) {
 		return nil, fmt.Errorf("keystore: SM2 point not on curve")
 	}
@@ -201,6 +202,7 @@ func sm2SignE(priv *sm2.PrivateKey, e []byte, rnd io.Reader) ([]byte, error) {
 		}
 		k := new(big.Int).SetBytes(buf)
 		k.Mod(k, new(big.Int).Sub(n, one)).Add(k, one) // k in [1, n-1]
+		//lint:ignore SA1019 gmsm exposes the SM2 curve only as an elliptic.Curve
 		x1, _ := c.ScalarBaseMult(k.FillBytes(make([]byte, 32)))
 		r := new(big.Int).Add(ei, x1)
 		r.Mod(r, n)

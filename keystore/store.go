@@ -34,7 +34,6 @@ type Store struct {
 type keyEntry struct {
 	id        string
 	alg       Algorithm
-	purpose   Purpose
 	priv, pub pkcs11.ObjectHandle
 	data      pkcs11.ObjectHandle // sealed scalar of a software SM2 key
 	public    crypto.PublicKey

@@ -1,0 +1,36 @@
+# certcustody: `make run` starts the embedded default, `make test` runs the
+# whole suite. Both install missing system packages first.
+GO        ?= go
+BIN       := bin/certcustody
+DATA_DIR  ?= ./certcustody-data
+STATICCHECK_VERSION := v0.8.2
+GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: all deps build run test lint bench fuzz clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/certcustody
+
+run: build
+	$(BIN) --data-dir $(DATA_DIR) token status
+
+test: deps lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@test -x $(GOBIN_DIR)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GOBIN_DIR)/staticcheck ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./keystore
+
+clean:
+	rm -rf bin
