@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Account owns resources; AccessKeys belong to one account.
+type Account struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// AccessKey is an API credential. The secret is stored only sealed under
+// the token's KEK.
+type AccessKey struct {
+	ID           string
+	AccountID    string
+	SecretSealed []byte
+	Status       string // Active or Inactive
+	Policy       string // RAM-style policy JSON; empty means full access to the account
+	CreatedAt    time.Time
+}
+
+// InsertAccount adds an account; a taken name is ErrConflict.
+func (q queries) InsertAccount(ctx context.Context, a *Account) error {
+	_, err := q.e.ExecContext(ctx, `INSERT INTO accounts (id, name, created_at) VALUES (?,?,?)`, a.ID, a.Name, ms(a.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: insert account: %w", mapErr(err))
+	}
+	return nil
+}
+
+// AccountByName finds an account by name.
+func (q queries) AccountByName(ctx context.Context, name string) (*Account, error) {
+	var a Account
+	var created int64
+	err := q.e.QueryRowContext(ctx, `SELECT id, name, created_at FROM accounts WHERE name = ?`, name).Scan(&a.ID, &a.Name, &created)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	a.CreatedAt = fromMS(created)
+	return &a, nil
+}
+
+// InsertAccessKey adds an access key.
+func (q queries) InsertAccessKey(ctx context.Context, k *AccessKey) error {
+	_, err := q.e.ExecContext(ctx, `INSERT INTO access_keys (id, account_id, secret_sealed, status, policy, created_at) VALUES (?,?,?,?,?,?)`,
+		k.ID, k.AccountID, k.SecretSealed, k.Status, k.Policy, ms(k.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: insert access key: %w", mapErr(err))
+	}
+	return nil
+}
+
+// AccessKeyByID returns an access key.
+func (q queries) AccessKeyByID(ctx context.Context, id string) (*AccessKey, error) {
+	var k AccessKey
+	var created int64
+	err := q.e.QueryRowContext(ctx, `SELECT id, account_id, secret_sealed, status, policy, created_at FROM access_keys WHERE id = ?`, id).
+		Scan(&k.ID, &k.AccountID, &k.SecretSealed, &k.Status, &k.Policy, &created)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	k.CreatedAt = fromMS(created)
+	return &k, nil
+}
+
+// ListAccessKeys returns every access key (sealed secrets included; callers
+// must not print them).
+func (q queries) ListAccessKeys(ctx context.Context) ([]*AccessKey, error) {
+	rows, err := q.e.QueryContext(ctx, `SELECT id, account_id, secret_sealed, status, policy, created_at FROM access_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list access keys: %w", err)
+	}
+	defer rows.Close()
+	var out []*AccessKey
+	for rows.Next() {
+		var k AccessKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.AccountID, &k.SecretSealed, &k.Status, &k.Policy, &created); err != nil {
+			return nil, err
+		}
+		k.CreatedAt = fromMS(created)
+		out = append(out, &k)
+	}
+	return out, rows.Err()
+}
+
+// SetAccessKeyStatus sets Active or Inactive.
+func (q queries) SetAccessKeyStatus(ctx context.Context, id, status string) error {
+	res, err := q.e.ExecContext(ctx, `UPDATE access_keys SET status = ? WHERE id = ?`, status, id)
+	if err != nil {
+		return fmt.Errorf("store: update access key: %w", mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeleteAccessKey removes an access key.
+func (q queries) DeleteAccessKey(ctx context.Context, id string) error {
+	res, err := q.e.ExecContext(ctx, `DELETE FROM access_keys WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("store: delete access key: %w", mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// UseNonce records a nonce for an access key until the given time. It
+// returns false when the nonce was already used and is still recorded.
+// Expired nonces are pruned as a side effect.
+func (q queries) UseNonce(ctx context.Context, accessKeyID, nonce string, until, now time.Time) (bool, error) {
+	if _, err := q.e.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at < ?`, ms(now)); err != nil {
+		return false, fmt.Errorf("store: prune nonces: %w", err)
+	}
+	res, err := q.e.ExecContext(ctx, `INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?,?,?) ON CONFLICT DO NOTHING`,
+		accessKeyID, nonce, ms(until))
+	if err != nil {
+		return false, fmt.Errorf("store: record nonce: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestMigrationsApplyOnceAndReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	for range 2 {
+		db, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := db.SchemaVersion(context.Background())
+		if err != nil || v != len(migrations) {
+			t.Fatalf("schema version %d (%v), want %d", v, err, len(migrations))
+		}
+		db.Close()
+	}
+}
+
+func TestKMSCertificateScopedToAccount(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for _, a := range []string{"a1", "a2"} {
+		if err := db.InsertAccount(ctx, &Account{ID: a, Name: a, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &KMSCertificate{ID: "c1", AccountID: "a1", KeyID: "k1", KeySpec: "EC_P256", ProtectionLevel: "HSM", Subject: "CN=x", SANs: []string{"a.example", "b.example"}, Status: "PENDING", CSR: []byte{1}, CreatedAt: now, UpdatedAt: now}
+	if err := db.InsertKMSCertificate(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetKMSCertificate(ctx, "a2", "c1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("other account sees the row: %v", err)
+	}
+	got, err := db.GetKMSCertificate(ctx, "a1", "c1")
+	if err != nil || len(got.SANs) != 2 || got.SANs[1] != "b.example" || !got.CreatedAt.Equal(now) {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	dup := *c
+	dup.ID = "c2"
+	if err := db.InsertKMSCertificate(ctx, &dup); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate key ID: %v", err)
+	}
+	got.Status = "ACTIVE"
+	if err := db.UpdateKMSCertificate(ctx, got, "PENDING"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UpdateKMSCertificate(ctx, got, "PENDING"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("compare-and-set on a changed status: %v", err)
+	}
+	if err := db.DeleteKMSCertificate(ctx, "a2", "c1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("other account deleted the row: %v", err)
+	}
+	rows, total, err := db.ListKMSCertificates(ctx, "a1", 0, 10)
+	if err != nil || total != 1 || len(rows) != 1 {
+		t.Fatalf("list: %d %d %v", total, len(rows), err)
+	}
+}
+
+func TestTxRollsBackOnError(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	boom := errors.New("token refused")
+	err := db.Tx(ctx, func(tx *Tx) error {
+		if err := tx.InsertAccount(ctx, &Account{ID: "a", Name: "a", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if _, err := db.AccountByName(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rolled-back row is visible: %v", err)
+	}
+}
+
+func TestNonceIsSingleUseUntilExpiry(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	var wg sync.WaitGroup
+	fresh := make(chan bool, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := db.UseNonce(ctx, "ak", "n1", now.Add(time.Minute), now)
+			if err != nil {
+				t.Error(err)
+			}
+			fresh <- ok
+		}()
+	}
+	wg.Wait()
+	close(fresh)
+	n := 0
+	for ok := range fresh {
+		if ok {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("nonce accepted %d times, want once", n)
+	}
+	if ok, _ := db.UseNonce(ctx, "other-ak", "n1", now.Add(time.Minute), now); !ok {
+		t.Fatal("nonces are not per access key")
+	}
+	if ok, _ := db.UseNonce(ctx, "ak", "n1", now.Add(3*time.Minute), now.Add(2*time.Minute)); !ok {
+		t.Fatal("an expired nonce was not pruned")
+	}
+}
