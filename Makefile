@@ -17,7 +17,7 @@ build: deps
 	$(GO) build -o $(BIN) ./cmd/certcustody
 
 run: build
-	$(BIN) --data-dir $(DATA_DIR) token status
+	$(BIN) --data-dir $(DATA_DIR) serve
 
 test: deps lint
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -29,8 +29,9 @@ lint:
 	@test -x $(GOBIN_DIR)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(GOBIN_DIR)/staticcheck ./...
 
-bench: deps
+bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./keystore
+	bash scripts/loadtest.sh $(BIN) --clients 4 --duration 10s --scenario sign-rsa,sign-ec,create-ec,create-rsa
 
 clean:
 	rm -rf bin

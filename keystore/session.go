@@ -127,6 +127,8 @@ func (p *sessionPool) close() {
 		_ = p.ctx.CloseSession(s.h)
 	}
 	p.idle = nil
-	_ = p.ctx.Logout(p.login)
+	// No C_Logout: the login belongs to the whole application, and another
+	// Store in this process may still use it. Closing our last session ends
+	// the login when nobody else holds one.
 	_ = p.ctx.CloseSession(p.login)
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in softhsm2 opensc openssl gcc libc6-dev make ca-certificates; do
+for pkg in softhsm2 opensc openssl gcc libc6-dev make ca-certificates curl; do
 	have_pkg "$pkg" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

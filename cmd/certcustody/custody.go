@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,4 +104,20 @@ func configuredPIN(c *config) (string, error) {
 		return strings.TrimSpace(string(b)), nil
 	}
 	return "", errors.New("no PIN: set pkcs11.pin_file, CERTCUSTODY_PKCS11_PIN_FILE or CERTCUSTODY_PKCS11_PIN")
+}
+
+// checkDataDirPrivate refuses a data directory readable by group or others:
+// in development custody it holds the PIN next to the token.
+func checkDataDirPrivate(dataDir string) error {
+	fi, err := os.Stat(dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("data directory %s is accessible by group or others (mode %04o); run: chmod 700 %s", dataDir, fi.Mode().Perm(), dataDir)
+	}
+	return nil
 }

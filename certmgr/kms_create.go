@@ -1,0 +1,170 @@
+package certmgr
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/certcustody/certcustody/certmgr/store"
+	"github.com/certcustody/certcustody/csrgen"
+	"github.com/certcustody/certcustody/keystore"
+	"github.com/google/uuid"
+)
+
+// KMS certificate statuses.
+const (
+	StatusPending  = "PENDING"
+	StatusActive   = "ACTIVE"
+	StatusInactive = "INACTIVE"
+	StatusRevoked  = "REVOKED"
+)
+
+// kmsKeySpecs maps the KMS KeySpec names to keystore algorithms.
+var kmsKeySpecs = map[string]keystore.Algorithm{
+	"RSA_2048": keystore.RSA2048,
+	"EC_P256":  keystore.ECP256,
+	"EC_SM2":   keystore.SM2,
+}
+
+// CreateCertificateRequest is KMS CreateCertificate's input.
+type CreateCertificateRequest struct {
+	KeySpec                 string
+	Subject                 string // RFC 2253 DN: CN, C, O, OU required
+	SubjectAlternativeNames string // JSON array (or object) of up to 10 DNS names
+	ExportablePrivateKey    *bool  // default true
+}
+
+// CreateCertificateResult is KMS CreateCertificate's output.
+type CreateCertificateResult struct {
+	CertificateID string `json:"CertificateId"`
+	Arn           string `json:"Arn"`
+	Csr           string `json:"Csr"`
+}
+
+// Validate checks the request without side effects.
+func (r *CreateCertificateRequest) validate() (keystore.Algorithm, csrgen.DN, []string, error) {
+	if r.KeySpec == "" {
+		return "", nil, nil, MissingParameter("KeySpec")
+	}
+	var alg keystore.Algorithm
+	for name, a := range kmsKeySpecs {
+		if strings.EqualFold(name, r.KeySpec) {
+			alg = a
+		}
+	}
+	if alg == "" {
+		return "", nil, nil, InvalidParameter("KeySpec", "must be one of RSA_2048, EC_P256, EC_SM2")
+	}
+	if r.Subject == "" {
+		return "", nil, nil, MissingParameter("Subject")
+	}
+	dn, err := csrgen.ParseDN(r.Subject)
+	if err != nil {
+		return "", nil, nil, InvalidParameter("Subject", "%s", userMessage(err))
+	}
+	if err := csrgen.ValidateKMSSubject(dn); err != nil {
+		return "", nil, nil, InvalidParameter("Subject", "%s", userMessage(err))
+	}
+	var sans []string
+	if strings.TrimSpace(r.SubjectAlternativeNames) != "" {
+		if sans, err = csrgen.ParseSANJSON(r.SubjectAlternativeNames); err != nil {
+			return "", nil, nil, InvalidParameter("SubjectAlternativeNames", "%s", userMessage(err))
+		}
+	}
+	return alg, dn, sans, nil
+}
+
+// userMessage strips a package prefix from a validation error meant for
+// the caller.
+func userMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i > 0 && !strings.Contains(msg[:i], " ") {
+		msg = msg[i+2:]
+	}
+	return msg
+}
+
+// CreateCertificate generates a key pair in the token and returns a CSR for
+// it. The key and the row are created together: if the row cannot be
+// written, the token objects are destroyed.
+func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCertificateRequest) (*CreateCertificateResult, error) {
+	alg, dn, sans, err := req.validate()
+	if err != nil {
+		return nil, err
+	}
+	exportable := req.ExportablePrivateKey == nil || *req.ExportablePrivateKey
+	id := uuid.NewString()
+	keyID := "kms-" + id
+	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeKMS, Exportable: exportable})
+	if err != nil {
+		if errors.Is(err, keystore.ErrUnsupported) {
+			return nil, InvalidParameter("KeySpec", "%s is not available on this token", alg)
+		}
+		return nil, Internal(err)
+	}
+	result, err := m.finishCreate(ctx, c, id, keyID, alg, key, dn, sans, exportable)
+	if err != nil {
+		if derr := m.keys.Destroy(context.WithoutCancel(ctx), keyID); derr != nil {
+			err = fmt.Errorf("%w (and the new key %s could not be removed: %v)", err, keyID, derr)
+		}
+		return nil, AsError(err)
+	}
+	return result, nil
+}
+
+func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, alg keystore.Algorithm, key *keystore.Key, dn csrgen.DN, sans []string, exportable bool) (*CreateCertificateResult, error) {
+	signer, err := m.keys.Signer(ctx, keyID)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	csr, err := csrgen.CreateCSR(rand.Reader, csrgen.Request{Subject: dn, DNSNames: sans}, signer)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	now := m.now()
+	row := &store.KMSCertificate{
+		ID: id, AccountID: c.AccountID, KeyID: keyID, KeySpec: kmsSpecName(alg),
+		ProtectionLevel: string(key.ProtectionLevel), Exportable: exportable,
+		Subject: dn.String(), SANs: sans, Status: StatusPending, CSR: csr, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := m.db.InsertKMSCertificate(ctx, row); err != nil {
+		return nil, Internal(err)
+	}
+	return &CreateCertificateResult{CertificateID: id, Arn: m.kmsArn(c, id), Csr: csrgen.EncodeCSRPEM(csr)}, nil
+}
+
+func kmsSpecName(a keystore.Algorithm) string {
+	for name, x := range kmsKeySpecs {
+		if x == a {
+			return name
+		}
+	}
+	return string(a)
+}
+
+func (m *Manager) kmsArn(c Caller, id string) string {
+	return fmt.Sprintf("acs:kms:%s:%s:certificate/%s", m.regionOf(c), c.AccountID, id)
+}
+
+// kmsNotFound is the answer for a missing certificate and for another
+// account's certificate alike.
+func kmsNotFound(id string) *Error {
+	return NotFound("Forbidden.ResourceNotFound", "The certificate %q is not found.", id)
+}
+
+// getKMS loads the caller's certificate.
+func (m *Manager) getKMS(ctx context.Context, c Caller, id string) (*store.KMSCertificate, error) {
+	if id == "" {
+		return nil, MissingParameter("CertificateId")
+	}
+	row, err := m.db.GetKMSCertificate(ctx, c.AccountID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, kmsNotFound(id)
+	}
+	if err != nil {
+		return nil, Internal(err)
+	}
+	return row, nil
+}

@@ -1,0 +1,65 @@
+package certmgr
+
+import (
+	"context"
+	"time"
+
+	"github.com/certcustody/certcustody/certmgr/store"
+	"github.com/certcustody/certcustody/keystore"
+)
+
+// Keys is what certmgr needs from the keystore.
+type Keys interface {
+	Generate(ctx context.Context, req keystore.GenerateRequest) (*keystore.Key, error)
+	Signer(ctx context.Context, id string) (*keystore.Signer, error)
+	Destroy(ctx context.Context, id string) error
+	Export(ctx context.Context, id string) ([]byte, error)
+	Custody(ctx context.Context, id string) (*keystore.Custody, error)
+	Seal(ctx context.Context, aad keystore.AAD, plaintext []byte) ([]byte, error)
+	Open(ctx context.Context, aad keystore.AAD, blob []byte) ([]byte, error)
+}
+
+var _ Keys = (*keystore.Store)(nil)
+
+// Config holds the manager's settings.
+type Config struct {
+	Region string           // default region in ARNs (e.g. cn-hangzhou)
+	Now    func() time.Time // clock; time.Now when nil
+}
+
+// Manager implements the API's operations. It is safe for concurrent use.
+type Manager struct {
+	keys    Keys
+	db      *store.DB
+	region  string
+	now     func() time.Time
+	secrets *secretCache
+}
+
+// New returns a Manager over a keystore and a database.
+func New(keys Keys, db *store.DB, cfg Config) *Manager {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	region := cfg.Region
+	if region == "" {
+		region = "cn-hangzhou"
+	}
+	return &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache()}
+}
+
+// Caller is the authenticated principal of a request.
+type Caller struct {
+	AccountID   string
+	AccessKeyID string
+	Region      string // RegionId of the request; the configured region when empty
+	SourceIP    string
+}
+
+func (m *Manager) regionOf(c Caller) string {
+	if c.Region != "" {
+		return c.Region
+	}
+	return m.region
+}

@@ -1,0 +1,168 @@
+package certmgr
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/certcustody/certcustody/csrgen"
+	"github.com/tjfoc/gmsm/sm2"
+	gmx509 "github.com/tjfoc/gmsm/x509"
+)
+
+// cert is a parsed certificate of any family. Go's crypto/x509 rejects SM2
+// certificates, so those are parsed with gmsm; the rest of certmgr sees
+// only this type.
+type cert struct {
+	Raw                []byte
+	Public             crypto.PublicKey // *rsa.PublicKey, *ecdsa.PublicKey or *sm2.PublicKey
+	Subject, Issuer    string           // RFC 4514
+	RawSubject         []byte
+	RawIssuer          []byte
+	Serial             *big.Int
+	NotBefore          time.Time
+	NotAfter           time.Time
+	SignatureAlgorithm string
+	SubjectKeyID       []byte
+	DNSNames           []string
+
+	std *x509.Certificate
+	sm  *gmx509.Certificate
+}
+
+var errNotCertificate = errors.New("not a valid X.509 certificate")
+
+// parseCert parses one DER certificate, never panicking on bad input.
+func parseCert(der []byte) (c *cert, err error) {
+	if std, err := x509.ParseCertificate(der); err == nil {
+		c = &cert{Raw: std.Raw, Public: std.PublicKey, RawSubject: std.RawSubject, RawIssuer: std.RawIssuer,
+			Serial: std.SerialNumber, NotBefore: std.NotBefore, NotAfter: std.NotAfter,
+			SignatureAlgorithm: std.SignatureAlgorithm.String(), SubjectKeyID: std.SubjectKeyId, DNSNames: std.DNSNames, std: std}
+	} else {
+		defer func() {
+			if r := recover(); r != nil {
+				c, err = nil, errNotCertificate
+			}
+		}()
+		sm, err := gmx509.ParseCertificate(der)
+		if err != nil {
+			return nil, errNotCertificate
+		}
+		pub, ok := sm.PublicKey.(*ecdsa.PublicKey)
+		if !ok || pub.Curve != sm2.P256Sm2() {
+			return nil, errNotCertificate
+		}
+		c = &cert{Raw: sm.Raw, Public: sm2Public(pub), RawSubject: sm.RawSubject, RawIssuer: sm.RawIssuer,
+			Serial: sm.SerialNumber, NotBefore: sm.NotBefore, NotAfter: sm.NotAfter,
+			SignatureAlgorithm: "SM2-SM3", SubjectKeyID: sm.SubjectKeyId, DNSNames: sm.DNSNames, sm: sm}
+	}
+	c.Subject = dnString(c.RawSubject)
+	c.Issuer = dnString(c.RawIssuer)
+	return c, nil
+}
+
+func dnString(raw []byte) string {
+	var seq pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) != 0 {
+		return ""
+	}
+	return csrgen.DNFromRDNSequence(seq).String()
+}
+
+// parseCertsPEM parses a PEM bundle (a certificate chain) in order.
+func parseCertsPEM(s string) ([]*cert, error) {
+	rest := []byte(strings.TrimSpace(s))
+	var out []*cert
+	for len(bytes.TrimSpace(rest)) > 0 {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil || b.Type != "CERTIFICATE" {
+			return nil, errNotCertificate
+		}
+		c, err := parseCert(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// checkSignedBy verifies that parent's key signed c and that the names chain.
+func (c *cert) checkSignedBy(parent *cert) error {
+	if !bytes.Equal(c.RawIssuer, parent.RawSubject) {
+		return fmt.Errorf("issuer %q is not the subject %q of the next certificate", c.Issuer, parent.Subject)
+	}
+	switch {
+	case c.std != nil && parent.std != nil:
+		return c.std.CheckSignatureFrom(parent.std)
+	case c.sm != nil && parent.sm != nil:
+		return checkSM2Signature(c.sm, parent.sm)
+	}
+	return fmt.Errorf("certificate and issuer use different algorithm families")
+}
+
+// checkSM2Signature verifies an SM2 certificate signature with the issuer's
+// key (gmsm's CheckSignatureFrom also enforces CA flags we check elsewhere).
+func checkSM2Signature(c, parent *gmx509.Certificate) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.New("malformed SM2 signature")
+		}
+	}()
+	return parent.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+}
+
+// publicKeysEqual compares public keys of any family.
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	switch x := a.(type) {
+	case *rsa.PublicKey:
+		return x.Equal(b)
+	case *ecdsa.PublicKey:
+		return x.Equal(b)
+	case *sm2.PublicKey:
+		y, ok := b.(*sm2.PublicKey)
+		return ok && x.X.Cmp(y.X) == 0 && x.Y.Cmp(y.Y) == 0
+	}
+	return false
+}
+
+// publicKeyPEM encodes a public key as PEM SubjectPublicKeyInfo.
+func publicKeyPEM(pub crypto.PublicKey) (string, error) {
+	var der []byte
+	var err error
+	if k, ok := pub.(*sm2.PublicKey); ok {
+		der, err = gmx509.MarshalSm2PublicKey(k)
+	} else {
+		der, err = x509.MarshalPKIXPublicKey(pub)
+	}
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
+
+func certPEM(der []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func hexUpper(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
+
+// sm2Public converts gmsm's parsed SM2 key (an ecdsa.PublicKey on the SM2
+// curve) to an sm2.PublicKey.
+func sm2Public(pub *ecdsa.PublicKey) *sm2.PublicKey {
+	//lint:ignore SA1019 gmsm parses SM2 keys into big.Int coordinates; there is no other accessor
+	x, y := pub.X, pub.Y
+	return &sm2.PublicKey{Curve: pub.Curve, X: x, Y: y}
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/certcustody/certcustody/certmgr"
+	"github.com/certcustody/certcustody/certmgr/store"
+	"github.com/certcustody/certcustody/keystore"
+)
+
+// app is the opened token, database and manager that several subcommands share.
+type app struct {
+	cfg   *config
+	keys  *keystore.Store
+	db    *store.DB
+	mgr   *certmgr.Manager
+	mode  custodyMode
+	flags *globalFlags
+}
+
+const (
+	dbFileName        = "certcustody.db"
+	bootstrapFileName = "bootstrap-credentials.json"
+)
+
+func openApp(ctx context.Context, g *globalFlags) (*app, error) {
+	c, err := loadConfig(g)
+	if err != nil {
+		return nil, err
+	}
+	if c.Database.URL != "" {
+		return nil, errors.New("database.url: only the embedded SQLite database is implemented so far; unset CERTCUSTODY_DATABASE_URL")
+	}
+	keys, mode, err := openKeystore(ctx, g, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
+		keys.Close()
+		return nil, err
+	}
+	db, err := store.Open(ctx, filepath.Join(g.dataDir, dbFileName))
+	if err != nil {
+		keys.Close()
+		return nil, err
+	}
+	mgr := certmgr.New(keys, db, certmgr.Config{Region: c.Region})
+	return &app{cfg: c, keys: keys, db: db, mgr: mgr, mode: mode, flags: g}, nil
+}
+
+func (a *app) Close() {
+	a.db.Close()
+	a.keys.Close()
+}
+
+// ensureBootstrap creates the first account's root AccessKey on first start,
+// writes it to bootstrap-credentials.json (0600) and returns it so the
+// caller can print it once. It returns nil when the file already exists.
+func (a *app) ensureBootstrap(ctx context.Context) (*certmgr.NewAccessKey, error) {
+	path := filepath.Join(a.flags.dataDir, bootstrapFileName)
+	if _, err := os.Stat(path); err == nil {
+		return nil, nil
+	}
+	ak, err := a.mgr.CreateAccessKey(ctx, "default", "")
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.MarshalIndent(ak, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return ak, nil
+}
+
+// printJSON writes v to stdout as indented JSON (CLI results go to stdout,
+// logs to stderr).
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

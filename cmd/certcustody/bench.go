@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/certcustody/certcustody/csrgen"
+	"github.com/spf13/cobra"
+)
+
+// benchResult is what the load command prints for one scenario.
+type benchResult struct {
+	Scenario   string  `json:"Scenario"`
+	Clients    int     `json:"Clients"`
+	Requests   int     `json:"Requests"`
+	Errors     int     `json:"Errors"`
+	Seconds    float64 `json:"Seconds"`
+	Throughput float64 `json:"RequestsPerSecond"`
+	P50ms      float64 `json:"P50Millis"`
+	P99ms      float64 `json:"P99Millis"`
+	Cores      int     `json:"ClientCores"`
+}
+
+var benchScenarios = []string{"create-ec", "create-rsa", "sign-rsa", "sign-ec"}
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	var endpoint string
+	var clients, maxRequests int
+	var duration time.Duration
+	var scenarios []string
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Load a running server with N concurrent signed clients; prints throughput and p50/p99 latency",
+		Long: "Scenarios: create-ec and create-rsa (CreateCertificate EC_P256 / RSA_2048), sign-rsa and sign-ec\n" +
+			"(CertificatePrivateKeySign on an ACTIVE certificate the command sets up first). Each scenario runs for\n" +
+			"--duration or --max-requests, whichever ends first. Certificates it creates are deleted afterwards.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, secret, err := callCredentials(g)
+			if err != nil {
+				return err
+			}
+			c := newAPIClient(endpoint, id, secret)
+			for _, s := range scenarios {
+				if !slices.Contains(benchScenarios, s) {
+					return fmt.Errorf("unknown scenario %q (have %v)", s, benchScenarios)
+				}
+				r, err := runScenario(cmd.Context(), c, s, clients, duration, maxRequests)
+				if err != nil {
+					return err
+				}
+				if err := printJSON(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&endpoint, "endpoint", "http://127.0.0.1:8080", "server URL")
+	cmd.Flags().IntVar(&clients, "clients", 2*runtime.GOMAXPROCS(0), "concurrent clients")
+	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long each scenario runs")
+	cmd.Flags().IntVar(&maxRequests, "max-requests", 100000, "upper bound on requests per scenario")
+	cmd.Flags().StringSliceVar(&scenarios, "scenario", []string{"sign-rsa"}, "scenarios to run: "+fmt.Sprint(benchScenarios))
+	return cmd
+}
+
+func runScenario(ctx context.Context, c *apiClient, scenario string, clients int, duration time.Duration, maxRequests int) (*benchResult, error) {
+	var op func() error
+	var cleanup []string
+	var mu sync.Mutex
+	switch scenario {
+	case "create-ec", "create-rsa":
+		spec := map[string]string{"create-ec": "EC_P256", "create-rsa": "RSA_2048"}[scenario]
+		op = func() error {
+			out, err := c.doJSON("CreateCertificate", "2016-01-20", map[string]string{"KeySpec": spec, "Subject": "CN=bench,OU=load,O=certcustody,C=CN"})
+			if err == nil {
+				mu.Lock()
+				cleanup = append(cleanup, fmt.Sprint(out["CertificateId"]))
+				mu.Unlock()
+			}
+			return err
+		}
+	case "sign-rsa", "sign-ec":
+		spec, alg := "RSA_2048", "RSA_PKCS1_SHA_256"
+		if scenario == "sign-ec" {
+			spec, alg = "EC_P256", "ECDSA_SHA_256"
+		}
+		id, err := activeCertificate(c, spec)
+		if err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, id)
+		digest := sha256.Sum256([]byte("certcustody bench"))
+		msg := base64.StdEncoding.EncodeToString(digest[:])
+		op = func() error {
+			_, err := c.doJSON("CertificatePrivateKeySign", "2016-01-20", map[string]string{"CertificateId": id, "Algorithm": alg, "Message": msg, "MessageType": "DIGEST"})
+			return err
+		}
+	}
+	lat := make([][]time.Duration, clients)
+	errs := make([]int, clients)
+	var issued sync.WaitGroup
+	deadline := time.Now().Add(duration)
+	budget := make(chan struct{}, maxRequests)
+	for range maxRequests {
+		budget <- struct{}{}
+	}
+	close(budget)
+	start := time.Now()
+	for i := range clients {
+		issued.Add(1)
+		go func() {
+			defer issued.Done()
+			for range budget {
+				if time.Now().After(deadline) || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				if err := op(); err != nil {
+					errs[i]++
+					continue
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+		}()
+	}
+	issued.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	nerr := 0
+	for i := range clients {
+		all = append(all, lat[i]...)
+		nerr += errs[i]
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
+	}
+	for _, id := range cleanup {
+		_, _ = c.doJSON("DeleteCertificate", "2016-01-20", map[string]string{"CertificateId": id})
+	}
+	return &benchResult{Scenario: scenario, Clients: clients, Requests: len(all), Errors: nerr, Seconds: elapsed.Seconds(),
+		Throughput: float64(len(all)) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99), Cores: runtime.NumCPU()}, nil
+}
+
+// activeCertificate creates a certificate and uploads a certificate for it
+// from a throwaway CA, so that it can sign.
+func activeCertificate(c *apiClient, spec string) (string, error) {
+	out, err := c.doJSON("CreateCertificate", "2016-01-20", map[string]string{"KeySpec": spec, "Subject": "CN=bench,OU=load,O=certcustody,C=CN"})
+	if err != nil {
+		return "", err
+	}
+	id := fmt.Sprint(out["CertificateId"])
+	csr, err := csrgen.ParseCSR([]byte(fmt.Sprint(out["Csr"])))
+	if err != nil {
+		return "", err
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench CA"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "bench"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(12 * time.Hour)}, ca, csr.PublicKey, caKey)
+	if err != nil {
+		return "", err
+	}
+	pemOf := func(der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	}
+	_, err = c.doJSON("UploadCertificate", "2016-01-20", map[string]string{"CertificateId": id, "Certificate": pemOf(leafDER), "CertificateChain": pemOf(caDER)})
+	return id, err
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/certcustody/certcustody/server"
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the API server (with no flags: the embedded default on 127.0.0.1:8080)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), g, listen)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (default 127.0.0.1:8080)")
+	return cmd
+}
+
+func serve(ctx context.Context, g *globalFlags, listen string) error {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := checkDataDirPrivate(g.dataDir); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if listen != "" {
+		a.cfg.Listen = listen
+	}
+	ak, err := a.ensureBootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	if ak != nil {
+		fmt.Fprintln(os.Stderr, "Bootstrap credentials (shown once; also in", g.dataDir+"/"+bootstrapFileName+"):")
+		if err := printJSON(ak); err != nil {
+			return err
+		}
+	}
+	allowV1 := a.cfg.Auth.AllowV1 == nil || *a.cfg.Auth.AllowV1
+	srv := server.New(server.Config{
+		KMS: a.mgr, Principals: a.mgr, Nonces: a.mgr, Custody: string(a.mode),
+		AllowV1: allowV1, Region: a.cfg.Region, Logger: log,
+		Ready: func(ctx context.Context) error {
+			if err := a.db.Ping(ctx); err != nil {
+				return err
+			}
+			_, err := a.keys.Info(ctx)
+			return err
+		},
+	})
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	log.Info("listening", "addr", ln.Addr().String(), "custody", string(a.mode), "data_dir", g.dataDir)
+	if a.mode == custodyDevelopment {
+		log.Warn("development custody: the token PIN is stored in the data directory; whoever reads it holds every key")
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

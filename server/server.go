@@ -1,0 +1,175 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/certcustody/certcustody/certmgr"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+)
+
+// MaxBodyBytes bounds a request body; the largest legitimate request (an
+// upload with a chain) is a few tens of KB.
+const MaxBodyBytes = 1 << 20
+
+// handler runs one action for an authenticated caller.
+type handler func(ctx context.Context, c certmgr.Caller, p Params) (any, error)
+
+// Principals resolves an authenticated AccessKey to its account.
+type Principals interface {
+	LookupAccessKey(ctx context.Context, id string) (*certmgr.Principal, error)
+}
+
+// Config wires the server.
+type Config struct {
+	KMS        KMS
+	Principals Principals
+	Nonces     NonceStore
+	Ready      func(ctx context.Context) error // token and database reachable
+	Custody    string                          // "development" or "token", reported by /readyz
+	AllowV1    bool                            // accept HMAC-SHA1 signatures
+	Region     string
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Server is the HTTP application. It is safe for concurrent use.
+type Server struct {
+	echo    *echo.Echo
+	cfg     Config
+	auth    *Authenticator
+	actions map[string]handler // key: Version + "/" + Action
+	log     *slog.Logger
+}
+
+// New builds the echo application.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]handler{}}
+	s.auth = &Authenticator{Creds: principalSecrets{cfg.Principals}, Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
+	for name, h := range kmsActions(cfg.KMS) {
+		s.actions[kmsVersion+"/"+name] = h
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/", s.rpc)
+	e.POST("/", s.rpc)
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
+	e.GET("/readyz", s.readyz)
+	s.echo = e
+	return s
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// principalSecrets adapts Principals to the Authenticator's secret lookup.
+type principalSecrets struct{ p Principals }
+
+func (c principalSecrets) SecretFor(ctx context.Context, id string) (string, error) {
+	p, err := c.p.LookupAccessKey(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return p.Secret, nil
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "custody": s.cfg.Custody})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "custody": s.cfg.Custody})
+}
+
+// rpc handles one RPC call: read the bounded body, authenticate, dispatch,
+// encode. Every response carries a RequestId that also goes to the log.
+func (s *Server) rpc(c echo.Context) error {
+	start := time.Now()
+	r, w := c.Request(), c.Response()
+	requestID := uuid.NewString()
+	w.Header().Set("x-acs-request-id", requestID)
+	format := formatOf(r)
+	action := ""
+	accessKey := ""
+	fail := func(e *certmgr.Error) error {
+		level := slog.LevelInfo
+		if e.HTTPStatus >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(r.Context(), level, "request failed", "request_id", requestID, "action", action, "access_key_id", accessKey,
+			"code", e.Code, "status", e.HTTPStatus, "err", errString(e.Err), "ms", time.Since(start).Milliseconds(), "remote", remoteIP(r))
+		WriteError(w, format, requestID, r.Host, e)
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return fail(certmgr.InvalidParameter("body", "cannot read the request body"))
+	}
+	if len(body) > MaxBodyBytes {
+		return fail(&certmgr.Error{Code: "RequestEntityTooLarge", HTTPStatus: http.StatusRequestEntityTooLarge, Message: "The request body exceeds 1 MiB."})
+	}
+	req, err := s.auth.Authenticate(r.Context(), r, body)
+	if err != nil {
+		return fail(certmgr.AsError(err))
+	}
+	action, accessKey = req.Action, req.AccessKeyID
+	if req.Format != "" {
+		format = req.Format
+	}
+	h, ok := s.actions[req.Version+"/"+req.Action]
+	if !ok {
+		return fail(certmgr.NotFound("InvalidAction.NotFound", "Specified api %q is not found in version %q.", req.Action, req.Version))
+	}
+	principal, err := s.cfg.Principals.LookupAccessKey(r.Context(), req.AccessKeyID)
+	if err != nil {
+		return fail(certmgr.AsError(err))
+	}
+	caller := certmgr.Caller{AccountID: principal.AccountID, AccessKeyID: principal.AccessKeyID, Region: req.Params.Get("RegionId"), SourceIP: remoteIP(r)}
+	result, err := h(r.Context(), caller, req.Params)
+	if err != nil {
+		return fail(certmgr.AsError(err))
+	}
+	s.log.Info("request", "request_id", requestID, "action", action, "access_key_id", accessKey, "account_id", caller.AccountID,
+		"status", http.StatusOK, "ms", time.Since(start).Milliseconds(), "remote", caller.SourceIP)
+	if err := WriteResult(w, format, req.Action, requestID, result); err != nil {
+		s.log.Error("encode response", "request_id", requestID, "err", err)
+	}
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// formatOf guesses the response format before the parameters are parsed,
+// so that even an authentication error is in the format the client reads.
+func formatOf(r *http.Request) string {
+	if f := r.URL.Query().Get("Format"); f != "" {
+		return f
+	}
+	return "JSON"
+}

@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/certcustody/certcustody/certmgr"
+)
+
+// Credentials finds the secret of an AccessKey. Unknown keys must return a
+// *certmgr.Error (InvalidAccessKeyId.NotFound).
+type Credentials interface {
+	SecretFor(ctx context.Context, accessKeyID string) (string, error)
+}
+
+// NonceStore records signature nonces. UseNonce returns false when the
+// nonce was already used by this AccessKey within its window.
+type NonceStore interface {
+	UseNonce(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error)
+}
+
+// Authenticator verifies v1 (HMAC-SHA1) and V3 (ACS3-HMAC-SHA256) request
+// signatures exactly as the official SDKs compute them.
+type Authenticator struct {
+	Creds   Credentials
+	Nonces  NonceStore
+	Now     func() time.Time
+	AllowV1 bool
+	Window  time.Duration // accepted clock skew each side; 15 minutes
+}
+
+// Request is an authenticated call.
+type Request struct {
+	AccessKeyID      string
+	Action, Version  string
+	Format           string // JSON or XML
+	SignatureVersion string // "1.0" or "ACS3-HMAC-SHA256"
+	Params           Params
+}
+
+func authError(status int, code, format string, args ...any) *certmgr.Error {
+	return &certmgr.Error{Code: code, HTTPStatus: status, Message: sprintf(format, args...)}
+}
+
+// Authenticate parses and verifies a request. The nonce is recorded only
+// after the signature verifies, so unauthenticated traffic cannot fill the
+// nonce store.
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body []byte) (*Request, error) {
+	params, err := ParseParams(r, body)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		req            = &Request{Params: params, Format: params.Get("Format")}
+		ts, nonce, sts string
+		got, want      string
+		secret         string
+	)
+	if h := r.Header.Get("Authorization"); h != "" {
+		auth, err := parseAuthorizationV3(h)
+		if err != nil {
+			return nil, authError(http.StatusBadRequest, "IncompleteSignature", "The Authorization header is malformed.")
+		}
+		if err := checkSignedHeaders(r, auth.SignedHeaders); err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(body)
+		if !hmac.Equal([]byte(strings.ToLower(r.Header.Get("x-acs-content-sha256"))), []byte(hex.EncodeToString(sum[:]))) {
+			return nil, authError(http.StatusBadRequest, "SignatureDoesNotMatch", "The x-acs-content-sha256 header does not match the request body.")
+		}
+		req.AccessKeyID, req.SignatureVersion = auth.AccessKeyID, v3Algorithm
+		req.Action, req.Version = r.Header.Get("x-acs-action"), r.Header.Get("x-acs-version")
+		ts, nonce = r.Header.Get("x-acs-date"), r.Header.Get("x-acs-signature-nonce")
+		if err := a.checkTime(ts, "x-acs-date"); err != nil {
+			return nil, err
+		}
+		if secret, err = a.Creds.SecretFor(ctx, req.AccessKeyID); err != nil {
+			return nil, err
+		}
+		sts = stringToSignV3(r, auth, hex.EncodeToString(sum[:]))
+		got, want = auth.Signature, signV3(secret, sts)
+	} else {
+		for _, name := range []string{"AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Action", "Version"} {
+			if params.Get(name) == "" {
+				return nil, certmgr.MissingParameter(name)
+			}
+		}
+		if !a.AllowV1 {
+			return nil, authError(http.StatusBadRequest, "InvalidSignatureVersion", "HMAC-SHA1 (v1) signatures are turned off on this server; sign with ACS3-HMAC-SHA256.")
+		}
+		if params.Get("SignatureMethod") != "HMAC-SHA1" || params.Get("SignatureVersion") != "1.0" {
+			return nil, authError(http.StatusBadRequest, "InvalidSignatureMethod", "Only SignatureMethod HMAC-SHA1 with SignatureVersion 1.0 is supported.")
+		}
+		req.AccessKeyID, req.SignatureVersion = params.Get("AccessKeyId"), "1.0"
+		req.Action, req.Version = params.Get("Action"), params.Get("Version")
+		ts, nonce = params.Get("Timestamp"), params.Get("SignatureNonce")
+		if err := a.checkTime(ts, "Timestamp"); err != nil {
+			return nil, err
+		}
+		if secret, err = a.Creds.SecretFor(ctx, req.AccessKeyID); err != nil {
+			return nil, err
+		}
+		sts = StringToSignV1(r.Method, params)
+		got, want = params.Get("Signature"), SignV1(r.Method, params, secret)
+	}
+	if !hmac.Equal([]byte(got), []byte(want)) {
+		return nil, authError(http.StatusBadRequest, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation. server string to sign is:%s", sts)
+	}
+	if req.Action == "" || req.Version == "" {
+		return nil, certmgr.MissingParameter("Action")
+	}
+	if nonce == "" || len(nonce) > 128 {
+		return nil, certmgr.MissingParameter("SignatureNonce")
+	}
+	issued, _ := parseTimestamp(ts)
+	fresh, err := a.Nonces.UseNonce(ctx, req.AccessKeyID, nonce, issued.Add(a.Window))
+	if err != nil {
+		return nil, certmgr.Internal(err)
+	}
+	if !fresh {
+		return nil, authError(http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already.")
+	}
+	return req, nil
+}
+
+// checkSignedHeaders requires host and the x-acs-* headers that carry the
+// action, time, nonce and body hash to be signed, and every x-acs-* header
+// sent to be signed too.
+func checkSignedHeaders(r *http.Request, signed []string) error {
+	set := map[string]bool{}
+	for _, h := range signed {
+		set[h] = true
+	}
+	for _, must := range []string{"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"} {
+		if !set[must] {
+			return authError(http.StatusBadRequest, "IncompleteSignature", "The header %q must be signed.", must)
+		}
+	}
+	for name := range r.Header {
+		if l := strings.ToLower(name); strings.HasPrefix(l, "x-acs-") && !set[l] {
+			return authError(http.StatusBadRequest, "IncompleteSignature", "The header %q must be signed.", l)
+		}
+	}
+	return nil
+}
+
+func parseTimestamp(s string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02T15:04:05Z", "2006-01-02T15:04:05.999Z"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errBadTimestamp
+}
+
+func (a *Authenticator) checkTime(ts, name string) error {
+	if ts == "" {
+		return certmgr.MissingParameter(name)
+	}
+	t, err := parseTimestamp(ts)
+	if err != nil {
+		return authError(http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted (want yyyy-MM-ddTHH:mm:ssZ in UTC).")
+	}
+	now := a.Now()
+	if t.Before(now.Add(-a.Window)) || t.After(now.Add(a.Window)) {
+		return authError(http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+	}
+	return nil
+}
