@@ -35,12 +35,18 @@ func (r Request) sans() SANs {
 // its DER. The subject is encoded by DN.Marshal (so multi-valued RDNs and
 // order survive, and string types match OpenSSL's); names are checked with
 // ValidateSANs. RSA and ECDSA (P-256/384/521) requests are built with
-// crypto/x509 (SHA-256 for RSA and P-256, SHA-384 for P-384, SHA-512 for
-// P-521); SM2 ones with gmsm (SM2-SM3), see createSM2CSR for what an SM2
-// signer must do. The request is parsed and its signature verified before it
-// is returned, so a signer that signs with another key than the one it
-// reports fails here rather than at the CA. A failure of the signer itself is
-// wrapped as is, not under a csrgen sentinel.
+// crypto/x509 (PKCS#1 v1.5 with SHA-256 for RSA; ECDSA with SHA-256, -384
+// or -512 for P-256, P-384 or P-521). SM2 requests are built with gmsm and
+// signed SM2-SM3: the signer's Public returns *sm2.PublicKey (or an
+// *ecdsa.PublicKey on the SM2 curve), and its Sign gets the RAW
+// to-be-signed bytes with opts that are no valid crypto.Hash; it must
+// compute Z with the default user ID "1234567812345678" and e = SM3(Z‖msg)
+// itself and return an ASN.1 (r, s), as *sm2.PrivateKey does.
+//
+// The request is parsed and its signature verified before it is returned, so
+// a signer that signs with another key than the one it reports fails here
+// (ErrInvalidCSR) rather than at the CA. A failure of the signer itself is
+// wrapped as is (errors.Is finds it), not under a csrgen sentinel.
 func CreateCSR(rand io.Reader, req Request, signer crypto.Signer) (der []byte, err error) {
 	if signer == nil {
 		return nil, newErr(ErrUnsupportedKey, "no signer")

@@ -7,5 +7,5 @@
 // It signs only through a crypto.Signer and never sees a private key, a token
 // or a policy: what a CA will issue is certmgr's decision. gmsm stays behind
 // sm2.go; callers see crypto/x509 types except *sm2.PublicKey for SM2 keys.
-// Every error wraps one of the exported sentinels and is safe to show a caller.
+// Errors for bad input wrap an exported sentinel and are safe to show a caller.
 package csrgen

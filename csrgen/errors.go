@@ -7,8 +7,8 @@ import (
 
 // Sentinel errors. Every error this package returns for bad input wraps
 // exactly one of them (test with errors.Is); a signer's own failure in
-// CreateCSR is wrapped as is instead. The text after the "csrgen: " prefix names the
-// rule that broke and never echoes more than a short, sanitised piece of the
+// CreateCSR is wrapped as is instead. The text after the "csrgen: " prefix
+// names the rule that broke and echoes at most a short, escaped piece of the
 // input, so it can be returned to an API caller as is.
 var (
 	// ErrInvalidDN reports a distinguished name that does not parse or
@@ -27,9 +27,9 @@ var (
 	ErrUnsupportedKey = errors.New("unsupported key")
 )
 
-// csrError is the one error type of the package: Error() is the caller-safe
-// message alone, and Unwrap gives the sentinel so errors.Is works without
-// the sentinel's own text cluttering the message.
+// csrError is the one error type of the package. It wraps the sentinel
+// through Unwrap rather than fmt.Errorf("%w") so that Error() is the
+// caller-safe message alone, without the sentinel's text in it.
 type csrError struct {
 	sentinel error // nil when cause is not ours
 	cause    error

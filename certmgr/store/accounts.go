@@ -112,19 +112,3 @@ func (q queries) DeleteAccessKey(ctx context.Context, id string) error {
 	}
 	return nil
 }
-
-// UseNonce records a nonce for an access key until the given time. It
-// returns false when the nonce was already used and is still recorded.
-// Expired nonces are pruned as a side effect.
-func (q queries) UseNonce(ctx context.Context, accessKeyID, nonce string, until, now time.Time) (bool, error) {
-	if _, err := q.e.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at < ?`, ms(now)); err != nil {
-		return false, fmt.Errorf("store: prune nonces: %w", err)
-	}
-	res, err := q.e.ExecContext(ctx, `INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?,?,?) ON CONFLICT DO NOTHING`,
-		accessKeyID, nonce, ms(until))
-	if err != nil {
-		return false, fmt.Errorf("store: record nonce: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
-}

@@ -22,7 +22,8 @@ var (
 // DB is the SQLite store. It is safe for concurrent use.
 type DB struct {
 	queries
-	db *sql.DB
+	db     *sql.DB
+	nonces *nonceBatcher
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies
@@ -40,6 +41,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s := &DB{db: db, queries: queries{e: db}}
+	s.nonces = newNonceBatcher(db)
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -47,8 +49,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return s, nil
 }
 
-// Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+// Close stops the nonce writer and closes the database.
+func (s *DB) Close() error {
+	s.nonces.stop()
+	return s.db.Close()
+}
 
 // Ping checks that the database answers (for /readyz).
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
