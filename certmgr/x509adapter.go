@@ -72,6 +72,19 @@ func parseCert(der []byte) (c *cert, err error) {
 	return c, nil
 }
 
+// dnGet returns the first value of an attribute (by short name) of a raw
+// DER name.
+func dnGet(raw []byte, short string) string {
+	var seq pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) != 0 {
+		return ""
+	}
+	if v := csrgen.DNFromRDNSequence(seq).Get(short); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 func dnString(raw []byte) string {
 	var seq pkix.RDNSequence
 	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) != 0 {

@@ -63,7 +63,7 @@ func newEnv(t testing.TB) *env {
 	}
 	logs := &lockedWriter{b: &strings.Builder{}}
 	srv := New(Config{
-		KMS: mgr, Principals: mgr, Nonces: mgr, Custody: "development", AllowV1: true, Region: "cn-hangzhou",
+		KMS: mgr, PrivateCA: mgr, Principals: mgr, Nonces: mgr, Custody: "development", AllowV1: true, Region: "cn-hangzhou",
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Ready:  func(ctx context.Context) error { return db.Ping(ctx) },
 	})

@@ -28,6 +28,7 @@ type Principals interface {
 // Config wires the server.
 type Config struct {
 	KMS        KMS
+	PrivateCA  PrivateCA
 	Principals Principals
 	Nonces     NonceStore
 	Ready      func(ctx context.Context) error // token and database reachable
@@ -59,6 +60,11 @@ func New(cfg Config) *Server {
 	s.auth = &Authenticator{Creds: principalSecrets{cfg.Principals}, Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
 	for name, h := range kmsActions(cfg.KMS) {
 		s.actions[kmsVersion+"/"+name] = h
+	}
+	if cfg.PrivateCA != nil {
+		for name, h := range caActions(cfg.PrivateCA) {
+			s.actions[caVersion+"/"+name] = h
+		}
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

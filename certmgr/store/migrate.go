@@ -52,6 +52,46 @@ var migrations = []string{
 		updated_at       INTEGER NOT NULL
 	);
 	CREATE INDEX kms_certificates_account ON kms_certificates(account_id, created_at);`,
+	// 2: Private CA: CA certificates and the certificates they issue.
+	`CREATE TABLE ca_certificates (
+		identifier        TEXT PRIMARY KEY,
+		account_id        TEXT NOT NULL REFERENCES accounts(id),
+		parent_identifier TEXT REFERENCES ca_certificates(identifier),
+		certificate_type  TEXT NOT NULL CHECK (certificate_type IN ('ROOT','SUB_ROOT')),
+		key_id            TEXT NOT NULL UNIQUE,
+		algorithm         TEXT NOT NULL,
+		key_size          INTEGER NOT NULL,
+		status            TEXT NOT NULL CHECK (status IN ('ISSUE','REVOKE')),
+		certificate       BLOB NOT NULL,
+		serial            TEXT NOT NULL,
+		subject_dn        TEXT NOT NULL,
+		years             INTEGER NOT NULL,
+		path_len          INTEGER NOT NULL,
+		enable_crl        INTEGER NOT NULL,
+		crl_day           INTEGER NOT NULL,
+		not_before        INTEGER NOT NULL,
+		not_after         INTEGER NOT NULL,
+		created_at        INTEGER NOT NULL
+	);
+	CREATE INDEX ca_certificates_account ON ca_certificates(account_id, created_at);
+	CREATE TABLE issued_certificates (
+		identifier        TEXT PRIMARY KEY,
+		account_id        TEXT NOT NULL REFERENCES accounts(id),
+		issuer_identifier TEXT NOT NULL REFERENCES ca_certificates(identifier),
+		serial            TEXT NOT NULL,
+		certificate_type  TEXT NOT NULL CHECK (certificate_type IN ('SERVER','CLIENT')),
+		status            TEXT NOT NULL CHECK (status IN ('ISSUE','REVOKE')),
+		certificate       BLOB NOT NULL,
+		subject_dn        TEXT NOT NULL,
+		algorithm         TEXT NOT NULL,
+		key_size          INTEGER NOT NULL,
+		not_before        INTEGER NOT NULL,
+		not_after         INTEGER NOT NULL,
+		revoked_at        INTEGER,
+		created_at        INTEGER NOT NULL,
+		UNIQUE (issuer_identifier, serial)
+	);
+	CREATE INDEX issued_certificates_account ON issued_certificates(account_id, created_at);`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {

@@ -55,7 +55,7 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	}
 	allowV1 := a.cfg.Auth.AllowV1 == nil || *a.cfg.Auth.AllowV1
 	srv := server.New(server.Config{
-		KMS: a.mgr, Principals: a.mgr, Nonces: a.mgr, Custody: string(a.mode),
+		KMS: a.mgr, PrivateCA: a.mgr, Principals: a.mgr, Nonces: a.mgr, Custody: string(a.mode),
 		AllowV1: allowV1, Region: a.cfg.Region, Logger: log,
 		Ready: func(ctx context.Context) error {
 			if err := a.db.Ping(ctx); err != nil {

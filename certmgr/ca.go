@@ -1,0 +1,351 @@
+package certmgr
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/certcustody/certcustody/certmgr/store"
+	"github.com/certcustody/certcustody/keystore"
+	"github.com/google/uuid"
+)
+
+// Private CA statuses and types, as the cloud API spells them.
+const (
+	caStatusIssue  = "ISSUE"
+	caStatusRevoke = "REVOKE"
+	caTypeRoot     = "ROOT"
+	caTypeSub      = "SUB_ROOT"
+)
+
+// caAlgorithms maps the API's Algorithm names to token algorithms; RSA_1024
+// is for end-entity keys only.
+var caAlgorithms = map[string]keystore.Algorithm{
+	"RSA_2048": keystore.RSA2048, "RSA_4096": keystore.RSA4096,
+	"ECC_256": keystore.ECP256, "ECC_384": keystore.ECP384, "ECC_512": keystore.ECP521,
+	"SM2_256": keystore.SM2,
+}
+
+// CreateCARequest is CreateRootCACertificate's and CreateSubCACertificate's
+// input.
+type CreateCARequest struct {
+	ParentIdentifier  string // sub CA only
+	CommonName        string
+	Organization      string
+	OrganizationUnit  string
+	Locality          string
+	State             string
+	CountryCode       string
+	Algorithm         string
+	Years             int
+	PathLenConstraint *int // sub CA only; default 0
+	ExtendedKeyUsages []string
+	EnableCrl         bool
+	CrlDay            int
+}
+
+// IssuedResult is what every creating action returns.
+type IssuedResult struct {
+	Identifier       string `json:"Identifier"`
+	Certificate      string `json:"Certificate"`
+	CertificateChain string `json:"CertificateChain"`
+}
+
+var ekuByName = map[string]x509.ExtKeyUsage{
+	"serverauth": x509.ExtKeyUsageServerAuth, "clientauth": x509.ExtKeyUsageClientAuth,
+	"codesigning": x509.ExtKeyUsageCodeSigning, "emailprotection": x509.ExtKeyUsageEmailProtection,
+	"timestamping": x509.ExtKeyUsageTimeStamping, "ocspsigning": x509.ExtKeyUsageOCSPSigning,
+}
+
+func (r *CreateCARequest) subject() (pkix.Name, error) {
+	if r.CommonName == "" {
+		return pkix.Name{}, MissingParameter("CommonName")
+	}
+	for _, f := range []struct{ name, v string }{{"Organization", r.Organization}, {"OrganizationUnit", r.OrganizationUnit}, {"CountryCode", r.CountryCode}, {"Locality", r.Locality}, {"State", r.State}} {
+		if f.v == "" {
+			return pkix.Name{}, MissingParameter(f.name)
+		}
+		if len(f.v) > 64 {
+			return pkix.Name{}, InvalidParameter(f.name, "at most 64 characters")
+		}
+	}
+	if len(r.CountryCode) != 2 {
+		return pkix.Name{}, InvalidParameter("CountryCode", "must be a two-letter country code")
+	}
+	return pkix.Name{CommonName: r.CommonName, Organization: []string{r.Organization}, OrganizationalUnit: []string{r.OrganizationUnit},
+		Locality: []string{r.Locality}, Province: []string{r.State}, Country: []string{strings.ToUpper(r.CountryCode)}}, nil
+}
+
+// CreateRootCACertificate creates a self-signed root CA whose key is
+// generated in the token, non-extractable and sign-only.
+func (m *Manager) CreateRootCACertificate(ctx context.Context, c Caller, r CreateCARequest) (*IssuedResult, error) {
+	r.ParentIdentifier = ""
+	return m.createCA(ctx, c, r, nil)
+}
+
+// CreateSubCACertificate creates a subordinate CA signed by its parent's
+// token key. The parent must be an active root CA and must outlive it.
+func (m *Manager) CreateSubCACertificate(ctx context.Context, c Caller, r CreateCARequest) (*IssuedResult, error) {
+	if r.ParentIdentifier == "" {
+		return nil, MissingParameter("ParentIdentifier")
+	}
+	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
+	if err != nil {
+		return nil, err
+	}
+	if parent.CertificateType != caTypeRoot {
+		return nil, RuleViolation("ParentIdentifier", "A subordinate CA must be issued by a root CA.")
+	}
+	if parent.Status != caStatusIssue {
+		return nil, RuleViolation("ParentStatus", "The parent CA is revoked.")
+	}
+	return m.createCA(ctx, c, r, parent)
+}
+
+func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, parent *store.CACertificate) (*IssuedResult, error) {
+	name, err := r.subject()
+	if err != nil {
+		return nil, err
+	}
+	alg, ok := caAlgorithms[strings.ToUpper(r.Algorithm)]
+	if r.Algorithm == "" {
+		return nil, MissingParameter("Algorithm")
+	}
+	if !ok {
+		return nil, InvalidParameter("Algorithm", "must be RSA_2048, RSA_4096, ECC_256, ECC_384, ECC_512 or SM2_256")
+	}
+	if r.Years == 0 {
+		r.Years = 10
+	}
+	if r.Years < 1 || r.Years > 30 {
+		return nil, InvalidParameter("Years", "must be 1 to 30")
+	}
+	pathLen := -1
+	if parent != nil {
+		pathLen = 0
+		if r.PathLenConstraint != nil {
+			if *r.PathLenConstraint < 0 || *r.PathLenConstraint > 5 {
+				return nil, InvalidParameter("PathLenConstraint", "must be 0 to 5")
+			}
+			pathLen = *r.PathLenConstraint
+		}
+	}
+	var ekus []x509.ExtKeyUsage
+	for _, e := range r.ExtendedKeyUsages {
+		u, ok := ekuByName[strings.ToLower(e)]
+		if !ok {
+			return nil, InvalidParameter("ExtendedKeyUsages", "unknown usage %q", e)
+		}
+		ekus = append(ekus, u)
+	}
+	if r.CrlDay == 0 {
+		r.CrlDay = 30
+	}
+	if r.CrlDay < 1 || r.CrlDay > 365 {
+		return nil, InvalidParameter("CrlDay", "must be 1 to 365")
+	}
+	now := m.now()
+	notBefore, notAfter := now.Add(-time.Minute).Truncate(time.Second), now.AddDate(r.Years, 0, 0).Truncate(time.Second)
+	var parentCert *cert
+	if parent != nil {
+		if parentCert, err = parseCert(parent.Certificate); err != nil {
+			return nil, Internal(err)
+		}
+		if notAfter.After(parent.NotAfter) {
+			return nil, RuleViolation("Validity", "The CA would outlive its parent (parent expires %s).", isoTime(parent.NotAfter))
+		}
+		if fam, _ := keyFamily(parentCert.Public); fam != familyOf(alg) {
+			return nil, RuleViolation("AlgorithmFamily", "A %s parent cannot issue a %s CA.", fam, familyOf(alg))
+		}
+	}
+	id := uuid.NewString()
+	keyID := "ca-" + id
+	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeCA})
+	if err != nil {
+		return nil, Internal(err)
+	}
+	res, err := m.finishCA(ctx, c, id, keyID, r, name, key, parent, parentCert, pathLen, ekus, notBefore, notAfter)
+	if err != nil {
+		if derr := m.keys.Destroy(context.WithoutCancel(ctx), keyID); derr != nil {
+			err = fmt.Errorf("%w (and the new CA key could not be removed: %v)", err, derr)
+		}
+		return nil, AsError(err)
+	}
+	return res, nil
+}
+
+func familyOf(a keystore.Algorithm) string {
+	switch {
+	case a.IsRSA():
+		return "RSA"
+	case a == keystore.SM2:
+		return "SM2"
+	}
+	return "ECC"
+}
+
+func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r CreateCARequest, name pkix.Name, key *keystore.Key,
+	parent *store.CACertificate, parentCert *cert, pathLen int, ekus []x509.ExtKeyUsage, notBefore, notAfter time.Time) (*IssuedResult, error) {
+	serial, err := newSerial()
+	if err != nil {
+		return nil, Internal(err)
+	}
+	ski, err := subjectKeyID(key.Public)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: name, NotBefore: notBefore, NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature, ExtKeyUsage: ekus,
+		BasicConstraintsValid: true, IsCA: true, MaxPathLen: pathLen, MaxPathLenZero: pathLen == 0, SubjectKeyId: ski,
+	}
+	signerID := keyID
+	if parent != nil {
+		signerID = parent.KeyID
+		tmpl.AuthorityKeyId = parentCert.SubjectKeyID
+	}
+	signer, err := m.keys.Signer(ctx, signerID)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	issued, err := signCertificate(tmpl, parentCert, key.Public, signer)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	fam, size := keyFamily(key.Public)
+	row := &store.CACertificate{
+		Identifier: id, AccountID: c.AccountID, CertificateType: caTypeRoot, KeyID: keyID, Algorithm: fam, KeySize: size,
+		Status: caStatusIssue, Certificate: issued.Raw, Serial: hexUpper(serial.Bytes()), SubjectDN: issued.Subject,
+		Years: r.Years, PathLen: pathLen, EnableCRL: r.EnableCrl, CRLDay: r.CrlDay,
+		NotBefore: notBefore, NotAfter: notAfter, CreatedAt: m.now(),
+	}
+	if parent != nil {
+		row.ParentIdentifier, row.CertificateType = parent.Identifier, caTypeSub
+	}
+	if err := m.db.InsertCACertificate(ctx, row); err != nil {
+		return nil, Internal(err)
+	}
+	chain, err := m.chainPEM(ctx, c, row)
+	if err != nil {
+		return nil, err
+	}
+	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain}, nil
+}
+
+// chainPEM is the issuer chain of a CA up to and including the root,
+// issuer first (for a root: the root itself).
+func (m *Manager) chainPEM(ctx context.Context, c Caller, ca *store.CACertificate) (string, error) {
+	var b strings.Builder
+	for cur := ca; ; {
+		if cur != ca || cur.ParentIdentifier == "" {
+			b.WriteString(certPEM(cur.Certificate))
+		}
+		if cur.ParentIdentifier == "" {
+			return b.String(), nil
+		}
+		next, err := m.db.GetCACertificate(ctx, c.AccountID, cur.ParentIdentifier)
+		if err != nil {
+			return "", Internal(err)
+		}
+		cur = next
+	}
+}
+
+func caNotFound(id string) *Error {
+	return NotFound("NotFound.Certificate", "The CA certificate %q is not found.", id)
+}
+
+func (m *Manager) getCA(ctx context.Context, c Caller, id string) (*store.CACertificate, error) {
+	ca, err := m.db.GetCACertificate(ctx, c.AccountID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, caNotFound(id)
+	}
+	if err != nil {
+		return nil, Internal(err)
+	}
+	return ca, nil
+}
+
+// CADescription is DescribeCACertificate's Certificate object, with the
+// cloud's field names and units (dates in Unix milliseconds).
+type CADescription struct {
+	Identifier       string `json:"Identifier"`
+	ParentIdentifier string `json:"ParentIdentifier,omitempty"`
+	CertificateType  string `json:"CertificateType"`
+	Status           string `json:"Status"`
+	Algorithm        string `json:"Algorithm"`
+	KeySize          int    `json:"KeySize"`
+	FullAlgorithm    string `json:"FullAlgorithm"`
+	SignAlgorithm    string `json:"SignAlgorithm"`
+	SubjectDN        string `json:"SubjectDN"`
+	CommonName       string `json:"CommonName"`
+	Organization     string `json:"Organization"`
+	OrganizationUnit string `json:"OrganizationUnit"`
+	Locality         string `json:"Locality"`
+	State            string `json:"State"`
+	CountryCode      string `json:"CountryCode"`
+	SerialNumber     string `json:"SerialNumber"`
+	BeforeDate       int64  `json:"BeforeDate"`
+	AfterDate        int64  `json:"AfterDate"`
+	Years            int    `json:"Years"`
+	Md5              string `json:"Md5"`
+	Sha2             string `json:"Sha2"`
+	X509Certificate  string `json:"X509Certificate"`
+	CaCertChain      string `json:"CaCertChain"`
+	CrlDay           int    `json:"CrlDay"`
+	CrlStatus        string `json:"CrlStatus"`
+	IssuerType       string `json:"IssuerType"`
+	Tags             []any  `json:"Tags"`
+}
+
+// DescribeCACertificate describes one of the caller's CAs.
+func (m *Manager) DescribeCACertificate(ctx context.Context, c Caller, id string) (*CADescription, error) {
+	if id == "" {
+		return nil, MissingParameter("Identifier")
+	}
+	ca, err := m.getCA(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := parseCert(ca.Certificate)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	chain, err := m.chainPEM(ctx, c, ca)
+	if err != nil {
+		return nil, err
+	}
+	md := md5.Sum(ca.Certificate)
+	sh := sha256.Sum256(ca.Certificate)
+	crl := "DISABLE"
+	if ca.EnableCRL {
+		crl = "ENABLE"
+	}
+	name := subjectFields(parsed)
+	return &CADescription{
+		Identifier: ca.Identifier, ParentIdentifier: ca.ParentIdentifier, CertificateType: ca.CertificateType, Status: ca.Status,
+		Algorithm: ca.Algorithm, KeySize: ca.KeySize, FullAlgorithm: fmt.Sprintf("%s_%d", ca.Algorithm, ca.KeySize),
+		SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
+		CommonName: name["CN"], Organization: name["O"], OrganizationUnit: name["OU"], Locality: name["L"], State: name["ST"], CountryCode: name["C"],
+		SerialNumber: ca.Serial, BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(), Years: ca.Years,
+		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), CaCertChain: chain,
+		CrlDay: ca.CRLDay, CrlStatus: crl, IssuerType: "local", Tags: []any{},
+	}, nil
+}
+
+// subjectFields returns the first value of each subject attribute.
+func subjectFields(c *cert) map[string]string {
+	out := map[string]string{}
+	for _, short := range []string{"CN", "O", "OU", "L", "ST", "C"} {
+		if v := dnGet(c.RawSubject, short); v != "" {
+			out[short] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,201 @@
+package certmgr
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/certcustody/certcustody/certmgr/store"
+	"github.com/certcustody/certcustody/csrgen"
+	"github.com/google/uuid"
+)
+
+// IssueRequest is the input of CreateServerCertificateWithCsr and
+// CreateClientCertificateWithCsr.
+type IssueRequest struct {
+	ParentIdentifier string
+	Csr              string // PEM; its subject and key are used
+	Years            int
+	Months           int
+	Days             int
+	BeforeTime       int64 // Unix seconds; with AfterTime
+	AfterTime        int64
+	Domain           string // server: comma-separated DNS names and IPs
+	SanType          int    // client: 1 email, 2 DNS, 6 URI, 7 IP
+	SanValue         string
+}
+
+// validity computes NotBefore/NotAfter from Years/Months/Days or from
+// BeforeTime and AfterTime, which come as a pair.
+func (r *IssueRequest) validity(now time.Time) (time.Time, time.Time, error) {
+	if (r.BeforeTime == 0) != (r.AfterTime == 0) {
+		return time.Time{}, time.Time{}, InvalidParameter("BeforeTime", "BeforeTime and AfterTime must be given together")
+	}
+	if r.BeforeTime != 0 {
+		nb, na := time.Unix(r.BeforeTime, 0).UTC(), time.Unix(r.AfterTime, 0).UTC()
+		if !na.After(nb) {
+			return time.Time{}, time.Time{}, InvalidParameter("AfterTime", "must be later than BeforeTime")
+		}
+		return nb, na, nil
+	}
+	if r.Years < 0 || r.Months < 0 || r.Days < 0 || r.Years > 30 || r.Months > 360 || r.Days > 10950 {
+		return time.Time{}, time.Time{}, InvalidParameter("Years", "Years, Months and Days must be small non-negative numbers")
+	}
+	if r.Years == 0 && r.Months == 0 && r.Days == 0 {
+		return time.Time{}, time.Time{}, MissingParameter("Years")
+	}
+	nb := now.Add(-time.Minute).Truncate(time.Second)
+	return nb, nb.AddDate(r.Years, r.Months, r.Days), nil
+}
+
+// CreateServerCertificateWithCsr issues a server certificate for a CSR.
+func (m *Manager) CreateServerCertificateWithCsr(ctx context.Context, c Caller, r IssueRequest) (*IssuedResult, error) {
+	return m.issueWithCSR(ctx, c, r, "SERVER")
+}
+
+// CreateClientCertificateWithCsr issues a client certificate for a CSR.
+func (m *Manager) CreateClientCertificateWithCsr(ctx context.Context, c Caller, r IssueRequest) (*IssuedResult, error) {
+	return m.issueWithCSR(ctx, c, r, "CLIENT")
+}
+
+func (m *Manager) issueWithCSR(ctx context.Context, c Caller, r IssueRequest, certType string) (*IssuedResult, error) {
+	if r.ParentIdentifier == "" {
+		return nil, MissingParameter("ParentIdentifier")
+	}
+	if r.Csr == "" {
+		return nil, MissingParameter("Csr")
+	}
+	csr, err := csrgen.ParseCSR([]byte(r.Csr))
+	if err != nil {
+		return nil, InvalidParameter("Csr", "%s", userMessage(err))
+	}
+	nb, na, err := r.validity(m.now())
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{NotBefore: nb, NotAfter: na, RawSubject: csr.RawSubject, BasicConstraintsValid: true}
+	if certType == "SERVER" {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		if r.Domain != "" {
+			if tmpl.DNSNames, tmpl.IPAddresses, err = csrgen.ParseDomainList(r.Domain); err != nil {
+				return nil, InvalidParameter("Domain", "%s", userMessage(err))
+			}
+		}
+	} else {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		if err := clientSAN(tmpl, r.SanType, r.SanValue); err != nil {
+			return nil, err
+		}
+	}
+	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
+	if err != nil {
+		return nil, err
+	}
+	return m.issue(ctx, c, parent, tmpl, csr, certType)
+}
+
+// clientSAN adds the one typed SAN a client certificate request carries.
+func clientSAN(tmpl *x509.Certificate, sanType int, value string) error {
+	if sanType == 0 && value == "" {
+		return nil
+	}
+	if value == "" {
+		return MissingParameter("SanValue")
+	}
+	switch sanType {
+	case 1:
+		if err := csrgen.ValidateEmail(value); err != nil {
+			return InvalidParameter("SanValue", "%s", userMessage(err))
+		}
+		tmpl.EmailAddresses = []string{value}
+	case 2:
+		if err := csrgen.ValidateDNSName(value); err != nil {
+			return InvalidParameter("SanValue", "%s", userMessage(err))
+		}
+		tmpl.DNSNames = []string{value}
+	case 6:
+		if err := csrgen.ValidateURI(value); err != nil {
+			return InvalidParameter("SanValue", "%s", userMessage(err))
+		}
+		u, _ := url.Parse(value)
+		tmpl.URIs = []*url.URL{u}
+	case 7:
+		ip := net.ParseIP(value)
+		if ip == nil {
+			return InvalidParameter("SanValue", "not an IP address")
+		}
+		tmpl.IPAddresses = []net.IP{ip}
+	default:
+		return InvalidParameter("SanType", "must be 1 (email), 2 (DNS), 6 (URI) or 7 (IP)")
+	}
+	return nil
+}
+
+// issue applies the issuance rules every end-entity certificate obeys and
+// signs with the issuing CA's token key.
+func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertificate, tmpl *x509.Certificate, csr *csrgen.CSR, certType string) (*IssuedResult, error) {
+	if parent.CertificateType != caTypeSub {
+		return nil, RuleViolation("ParentIdentifier", "Only a subordinate CA issues server and client certificates; %s is a root CA.", parent.Identifier)
+	}
+	if parent.Status != caStatusIssue {
+		return nil, RuleViolation("ParentStatus", "The issuing CA %s is revoked.", parent.Identifier)
+	}
+	fam, size := keyFamily(csr.PublicKey)
+	if fam != parent.Algorithm {
+		return nil, RuleViolation("AlgorithmFamily", "A %s CA issues only %s keys; this key is %s.", parent.Algorithm, parent.Algorithm, fam)
+	}
+	if tmpl.NotBefore.Before(parent.NotBefore) || tmpl.NotAfter.After(parent.NotAfter) {
+		return nil, RuleViolation("Validity", "The certificate must lie within its issuer's validity (%s to %s).", isoTime(parent.NotBefore), isoTime(parent.NotAfter))
+	}
+	parentCert, err := parseCert(parent.Certificate)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return nil, Internal(err)
+	}
+	tmpl.SerialNumber, tmpl.AuthorityKeyId = serial, parentCert.SubjectKeyID
+	if tmpl.SubjectKeyId, err = subjectKeyID(csr.PublicKey); err != nil {
+		return nil, Internal(err)
+	}
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	if fam == "RSA" {
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	}
+	if fam == "SM2" && len(tmpl.URIs) > 0 {
+		return nil, RuleViolation("SanType", "URI names are not supported in SM2 certificates.")
+	}
+	signer, err := m.keys.Signer(ctx, parent.KeyID)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	issued, err := signCertificate(tmpl, parentCert, csr.PublicKey, signer)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	id := uuid.NewString()
+	row := &store.IssuedCertificate{
+		Identifier: id, AccountID: c.AccountID, IssuerIdentifier: parent.Identifier, Serial: hexUpper(serial.Bytes()),
+		CertificateType: certType, Status: caStatusIssue, Certificate: issued.Raw, SubjectDN: issued.Subject,
+		Algorithm: fam, KeySize: size, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, CreatedAt: m.now(),
+	}
+	if err := m.db.InsertIssuedCertificate(ctx, row); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, Internal(errors.New("serial collision; retry"))
+		}
+		return nil, Internal(err)
+	}
+	var chain strings.Builder
+	chain.WriteString(certPEM(parent.Certificate))
+	rest, err := m.chainPEM(ctx, c, parent)
+	if err != nil {
+		return nil, err
+	}
+	chain.WriteString(rest)
+	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain.String()}, nil
+}

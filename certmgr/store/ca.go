@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// CACertificate is a root or subordinate CA whose key lives in the token.
+type CACertificate struct {
+	Identifier       string
+	AccountID        string
+	ParentIdentifier string // empty for a root
+	CertificateType  string // ROOT or SUB_ROOT
+	KeyID            string
+	Algorithm        string // RSA, ECC or SM2
+	KeySize          int
+	Status           string // ISSUE or REVOKE
+	Certificate      []byte // DER
+	Serial           string
+	SubjectDN        string
+	Years            int
+	PathLen          int // -1: unlimited
+	EnableCRL        bool
+	CRLDay           int
+	NotBefore        time.Time
+	NotAfter         time.Time
+	CreatedAt        time.Time
+}
+
+const caColumns = `identifier, account_id, parent_identifier, certificate_type, key_id, algorithm, key_size, status, certificate,
+	serial, subject_dn, years, path_len, enable_crl, crl_day, not_before, not_after, created_at`
+
+// InsertCACertificate adds a CA.
+func (q queries) InsertCACertificate(ctx context.Context, c *CACertificate) error {
+	var parent any
+	if c.ParentIdentifier != "" {
+		parent = c.ParentIdentifier
+	}
+	_, err := q.e.ExecContext(ctx, `INSERT INTO ca_certificates (`+caColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		c.Identifier, c.AccountID, parent, c.CertificateType, c.KeyID, c.Algorithm, c.KeySize, c.Status, c.Certificate,
+		c.Serial, c.SubjectDN, c.Years, c.PathLen, boolInt(c.EnableCRL), c.CRLDay, ms(c.NotBefore), ms(c.NotAfter), ms(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: insert CA: %w", mapErr(err))
+	}
+	return nil
+}
+
+// GetCACertificate returns the account's CA; another account's is ErrNotFound.
+func (q queries) GetCACertificate(ctx context.Context, accountID, identifier string) (*CACertificate, error) {
+	c, err := scanCA(q.e.QueryRowContext(ctx, `SELECT `+caColumns+` FROM ca_certificates WHERE account_id = ? AND identifier = ?`, accountID, identifier))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return c, nil
+}
+
+// ListCACertificates returns a page of the account's CAs and the total.
+func (q queries) ListCACertificates(ctx context.Context, accountID string, offset, limit int) ([]*CACertificate, int, error) {
+	var total int
+	if err := q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM ca_certificates WHERE account_id = ?`, accountID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: count CAs: %w", err)
+	}
+	rows, err := q.e.QueryContext(ctx, `SELECT `+caColumns+` FROM ca_certificates WHERE account_id = ? ORDER BY created_at, identifier LIMIT ? OFFSET ?`, accountID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list CAs: %w", err)
+	}
+	defer rows.Close()
+	var out []*CACertificate
+	for rows.Next() {
+		c, err := scanCA(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, c)
+	}
+	return out, total, rows.Err()
+}
+
+func scanCA(r scanner) (*CACertificate, error) {
+	var c CACertificate
+	var parent *string
+	var enable int
+	var nb, na, created int64
+	if err := r.Scan(&c.Identifier, &c.AccountID, &parent, &c.CertificateType, &c.KeyID, &c.Algorithm, &c.KeySize, &c.Status,
+		&c.Certificate, &c.Serial, &c.SubjectDN, &c.Years, &c.PathLen, &enable, &c.CRLDay, &nb, &na, &created); err != nil {
+		return nil, err
+	}
+	if parent != nil {
+		c.ParentIdentifier = *parent
+	}
+	c.EnableCRL = enable != 0
+	c.NotBefore, c.NotAfter, c.CreatedAt = fromMS(nb), fromMS(na), fromMS(created)
+	return &c, nil
+}
+
+// IssuedCertificate is a server or client certificate issued by a CA.
+type IssuedCertificate struct {
+	Identifier       string
+	AccountID        string
+	IssuerIdentifier string
+	Serial           string
+	CertificateType  string // SERVER or CLIENT
+	Status           string // ISSUE or REVOKE
+	Certificate      []byte
+	SubjectDN        string
+	Algorithm        string
+	KeySize          int
+	NotBefore        time.Time
+	NotAfter         time.Time
+	RevokedAt        *time.Time
+	CreatedAt        time.Time
+}
+
+const issuedColumns = `identifier, account_id, issuer_identifier, serial, certificate_type, status, certificate, subject_dn,
+	algorithm, key_size, not_before, not_after, revoked_at, created_at`
+
+// InsertIssuedCertificate adds an issued certificate; a serial already used
+// by the same issuer is ErrConflict.
+func (q queries) InsertIssuedCertificate(ctx context.Context, c *IssuedCertificate) error {
+	_, err := q.e.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		c.Identifier, c.AccountID, c.IssuerIdentifier, c.Serial, c.CertificateType, c.Status, c.Certificate, c.SubjectDN,
+		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: insert certificate: %w", mapErr(err))
+	}
+	return nil
+}
+
+// GetIssuedCertificate returns the account's issued certificate.
+func (q queries) GetIssuedCertificate(ctx context.Context, accountID, identifier string) (*IssuedCertificate, error) {
+	var c IssuedCertificate
+	var revoked *int64
+	var nb, na, created int64
+	err := q.e.QueryRowContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ? AND identifier = ?`, accountID, identifier).
+		Scan(&c.Identifier, &c.AccountID, &c.IssuerIdentifier, &c.Serial, &c.CertificateType, &c.Status, &c.Certificate, &c.SubjectDN,
+			&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	c.NotBefore, c.NotAfter, c.CreatedAt = fromMS(nb), fromMS(na), fromMS(created)
+	if revoked != nil {
+		t := fromMS(*revoked)
+		c.RevokedAt = &t
+	}
+	return &c, nil
+}
+
+// CountIssued counts an account's CAs and issued certificates (tests use it
+// to prove a refused request wrote nothing).
+func (q queries) CountIssued(ctx context.Context) (cas, certs int, err error) {
+	if err = q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM ca_certificates`).Scan(&cas); err != nil {
+		return 0, 0, err
+	}
+	err = q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates`).Scan(&certs)
+	return cas, certs, err
+}

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/certcustody/certcustody/certmgr"
+)
+
+// PrivateCA is what the Private CA handlers need from certmgr.
+type PrivateCA interface {
+	CreateRootCACertificate(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (*certmgr.IssuedResult, error)
+	CreateSubCACertificate(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (*certmgr.IssuedResult, error)
+	DescribeCACertificate(ctx context.Context, c certmgr.Caller, id string) (*certmgr.CADescription, error)
+	CreateServerCertificateWithCsr(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (*certmgr.IssuedResult, error)
+	CreateClientCertificateWithCsr(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (*certmgr.IssuedResult, error)
+}
+
+const caVersion = "2020-06-30"
+
+func caActions(ca PrivateCA) map[string]handler {
+	createCA := func(sub bool) handler {
+		return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			r, err := caRequest(p)
+			if err != nil {
+				return nil, err
+			}
+			if sub {
+				return ca.CreateSubCACertificate(ctx, c, r)
+			}
+			return ca.CreateRootCACertificate(ctx, c, r)
+		}
+	}
+	issue := func(client bool) handler {
+		return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			r, err := issueRequest(p)
+			if err != nil {
+				return nil, err
+			}
+			if client {
+				return ca.CreateClientCertificateWithCsr(ctx, c, r)
+			}
+			return ca.CreateServerCertificateWithCsr(ctx, c, r)
+		}
+	}
+	return map[string]handler{
+		"CreateRootCACertificate": createCA(false),
+		"CreateSubCACertificate":  createCA(true),
+		"DescribeCACertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			d, err := ca.DescribeCACertificate(ctx, c, p.Get("Identifier"))
+			return map[string]any{"Certificate": d}, err
+		},
+		"CreateServerCertificateWithCsr": issue(false),
+		"CreateClientCertificateWithCsr": issue(true),
+	}
+}
+
+func caRequest(p Params) (certmgr.CreateCARequest, error) {
+	r := certmgr.CreateCARequest{
+		ParentIdentifier: p.Get("ParentIdentifier"), CommonName: p.Get("CommonName"), Organization: p.Get("Organization"),
+		OrganizationUnit: p.Get("OrganizationUnit"), Locality: p.Get("Locality"), State: p.Get("State"),
+		CountryCode: p.Get("CountryCode"), Algorithm: p.Get("Algorithm"),
+	}
+	var err error
+	if r.Years, err = p.Int("Years", 0); err != nil {
+		return r, err
+	}
+	if r.CrlDay, err = p.Int("CrlDay", 0); err != nil {
+		return r, err
+	}
+	if r.EnableCrl, err = p.Bool("EnableCrl", false); err != nil {
+		return r, err
+	}
+	if v := p.Get("PathLenConstraint"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return r, certmgr.InvalidParameter("PathLenConstraint", "must be an integer")
+		}
+		r.PathLenConstraint = &n
+	}
+	if r.ExtendedKeyUsages, err = p.List("ExtendedKeyUsages"); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func issueRequest(p Params) (certmgr.IssueRequest, error) {
+	r := certmgr.IssueRequest{ParentIdentifier: p.Get("ParentIdentifier"), Csr: p.Get("Csr"), Domain: p.Get("Domain"), SanValue: p.Get("SanValue")}
+	ints := []struct {
+		name string
+		dst  *int
+	}{{"Years", &r.Years}, {"Months", &r.Months}, {"Days", &r.Days}, {"SanType", &r.SanType}}
+	for _, f := range ints {
+		v, err := p.Int(f.name, 0)
+		if err != nil {
+			return r, err
+		}
+		*f.dst = v
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"BeforeTime", &r.BeforeTime}, {"AfterTime", &r.AfterTime}} {
+		if v := p.Get(f.name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return r, certmgr.InvalidParameter(f.name, "must be Unix seconds")
+			}
+			*f.dst = n
+		}
+	}
+	return r, nil
+}
