@@ -209,6 +209,9 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 	if parent != nil {
 		signerID = parent.KeyID
 		tmpl.AuthorityKeyId = parentCert.SubjectKeyID
+		if parent.EnableCRL && m.public != "" {
+			tmpl.CRLDistributionPoints = []string{m.crlURL(parent.Identifier)}
+		}
 	}
 	signer, err := m.keys.Signer(ctx, signerID)
 	if err != nil {

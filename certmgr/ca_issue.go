@@ -163,6 +163,9 @@ func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertifica
 	if tmpl.SubjectKeyId, err = subjectKeyID(csr.PublicKey); err != nil {
 		return nil, Internal(err)
 	}
+	if parent.EnableCRL && m.public != "" {
+		tmpl.CRLDistributionPoints = []string{m.crlURL(parent.Identifier)}
+	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	if fam == "RSA" {
 		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment

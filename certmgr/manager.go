@@ -2,6 +2,7 @@ package certmgr
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/certcustody/certcustody/certmgr/store"
@@ -23,8 +24,9 @@ var _ Keys = (*keystore.Store)(nil)
 
 // Config holds the manager's settings.
 type Config struct {
-	Region string           // default region in ARNs (e.g. cn-hangzhou)
-	Now    func() time.Time // clock; time.Now when nil
+	Region    string           // default region in ARNs (e.g. cn-hangzhou)
+	PublicURL string           // base URL written into CRL distribution points
+	Now       func() time.Time // clock; time.Now when nil
 }
 
 // Manager implements the API's operations. It is safe for concurrent use.
@@ -34,6 +36,8 @@ type Manager struct {
 	region  string
 	now     func() time.Time
 	secrets *secretCache
+	crls    crlLocks
+	public  string
 }
 
 // New returns a Manager over a keystore and a database.
@@ -46,7 +50,7 @@ func New(keys Keys, db *store.DB, cfg Config) *Manager {
 	if region == "" {
 		region = "cn-hangzhou"
 	}
-	return &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache()}
+	return &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(), public: strings.TrimRight(cfg.PublicURL, "/")}
 }
 
 // Caller is the authenticated principal of a request.

@@ -60,3 +60,12 @@ func sessionLost(err error) bool {
 func handleStale(err error) bool {
 	return isCKR(err, pkcs11.CKR_OBJECT_HANDLE_INVALID, pkcs11.CKR_KEY_HANDLE_INVALID)
 }
+
+// pkcs11Code returns just the CKR_ name of err, for messages that must not
+// carry anything else.
+func pkcs11Code(err error) string {
+	if c, ok := ckrCode(err); ok {
+		return pkcs11.Error(c).Error()
+	}
+	return "token error"
+}

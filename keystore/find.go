@@ -89,6 +89,11 @@ func (s *Store) findEntry(sh pkcs11.SessionHandle, id string) (*keyEntry, error)
 	priv, okPriv := objs[pkcs11.CKO_PRIVATE_KEY]
 	pub, okPub := objs[pkcs11.CKO_PUBLIC_KEY]
 	if !okPriv || !okPub {
+		// A session that lost its login sees no private objects and gets
+		// no error for it: report the lost login so the caller recovers.
+		if !s.pool.loggedIn(sh) {
+			return nil, fmt.Errorf("keystore: find %s: %w", id, pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN))
+		}
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	e.priv, e.pub = priv, pub

@@ -94,6 +94,9 @@ func (s *Store) Open(ctx context.Context, aad AAD, blob []byte) ([]byte, error) 
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
 		kek, err := s.secretHandle(sh, kekID(v))
 		if err != nil {
+			if sessionLost(err) {
+				return err
+			}
 			return ErrSealedBlob
 		}
 		params := pkcs11.NewGCMParams(iv, aad.encode(v), gcmTagBits)

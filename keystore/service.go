@@ -98,6 +98,9 @@ func (s *Store) secretHandle(sh pkcs11.SessionHandle, id string) (pkcs11.ObjectH
 	}
 	h, ok := objs[pkcs11.CKO_SECRET_KEY]
 	if !ok {
+		if !s.pool.loggedIn(sh) {
+			return 0, fmt.Errorf("keystore: find %s: %w", id, pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN))
+		}
 		return 0, fmt.Errorf("%w: service key %s", ErrNotFound, id)
 	}
 	s.mu.Lock()

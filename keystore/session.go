@@ -80,7 +80,21 @@ func (p *sessionPool) get(ctx context.Context) (pooled, error) {
 		<-p.sem
 		return pooled{}, fmt.Errorf("keystore: open session: %w", err)
 	}
+	// A new session shares the application's login; if the token dropped
+	// it (all sessions closed), log in again rather than hand out a public
+	// session that silently cannot see private objects.
+	if err := p.ctx.Login(h, pkcs11.CKU_USER, p.pin); err != nil && !isCKR(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+		_ = p.ctx.CloseSession(h)
+		<-p.sem
+		return pooled{}, fmt.Errorf("%w: %v", ErrLogin, pkcs11Code(err))
+	}
 	return pooled{h: h, gen: gen}, nil
+}
+
+// loggedIn reports whether a session can see private objects.
+func (p *sessionPool) loggedIn(h pkcs11.SessionHandle) bool {
+	info, err := p.ctx.GetSessionInfo(h)
+	return err == nil && (info.State == pkcs11.CKS_RW_USER_FUNCTIONS || info.State == pkcs11.CKS_RO_USER_FUNCTIONS)
 }
 
 // alive checks a session from before a recovery; the handle of a session

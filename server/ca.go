@@ -14,6 +14,9 @@ type PrivateCA interface {
 	DescribeCACertificate(ctx context.Context, c certmgr.Caller, id string) (*certmgr.CADescription, error)
 	CreateServerCertificateWithCsr(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (*certmgr.IssuedResult, error)
 	CreateClientCertificateWithCsr(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (*certmgr.IssuedResult, error)
+	CreateRevokeClientCertificate(ctx context.Context, c certmgr.Caller, id, reason string) error
+	UpdateCACertificateStatus(ctx context.Context, c certmgr.Caller, id, status string) error
+	CRL(ctx context.Context, identifier string) (*certmgr.CRLDocument, error)
 }
 
 const caVersion = "2020-06-30"
@@ -52,6 +55,12 @@ func caActions(ca PrivateCA) map[string]handler {
 		},
 		"CreateServerCertificateWithCsr": issue(false),
 		"CreateClientCertificateWithCsr": issue(true),
+		"CreateRevokeClientCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			return struct{}{}, ca.CreateRevokeClientCertificate(ctx, c, p.Get("Identifier"), p.Get("Reason"))
+		},
+		"UpdateCACertificateStatus": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			return struct{}{}, ca.UpdateCACertificateStatus(ctx, c, p.Get("Identifier"), p.Get("Status"))
+		},
 	}
 }
 

@@ -56,7 +56,11 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	mgr := certmgr.New(keys, db, certmgr.Config{Region: "cn-hangzhou"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := certmgr.New(keys, db, certmgr.Config{Region: "cn-hangzhou", PublicURL: "http://" + ln.Addr().String()})
 	ak, err := mgr.CreateAccessKey(ctx, "acme", "")
 	if err != nil {
 		t.Fatal(err)
@@ -67,10 +71,6 @@ func newEnv(t testing.TB) *env {
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Ready:  func(ctx context.Context) error { return db.Ping(ctx) },
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	ts.Listener.Close()
 	ts.Listener = ln

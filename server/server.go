@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/certcustody/certcustody/certmgr"
@@ -72,6 +75,7 @@ func New(cfg Config) *Server {
 	e.POST("/", s.rpc)
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
+	e.GET("/crl/:file", s.crl)
 	s.echo = e
 	return s
 }
@@ -178,4 +182,32 @@ func formatOf(r *http.Request) string {
 		return f
 	}
 	return "JSON"
+}
+
+// crl serves GET /crl/<CA Identifier>.crl as DER, with ETag (the CRL
+// number) and Last-Modified (thisUpdate) so caches revalidate cheaply.
+func (s *Server) crl(c echo.Context) error {
+	if s.cfg.PrivateCA == nil {
+		return c.NoContent(http.StatusNotFound)
+	}
+	id, ok := strings.CutSuffix(c.Param("file"), ".crl")
+	if !ok || id == "" {
+		return c.NoContent(http.StatusNotFound)
+	}
+	doc, err := s.cfg.PrivateCA.CRL(c.Request().Context(), id)
+	if err != nil {
+		e := certmgr.AsError(err)
+		if e.HTTPStatus >= 500 {
+			s.log.Error("build CRL", "ca", id, "err", errString(e.Err))
+		}
+		return c.NoContent(e.HTTPStatus)
+	}
+	etag := fmt.Sprintf("%q", strconv.FormatInt(doc.Number, 10))
+	h := c.Response().Header()
+	h.Set("ETag", etag)
+	h.Set("Last-Modified", doc.ThisUpdate.UTC().Format(http.TimeFormat))
+	if c.Request().Header.Get("If-None-Match") == etag {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, "application/pkix-crl", doc.DER)
 }

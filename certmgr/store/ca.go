@@ -155,3 +155,12 @@ func (q queries) CountIssued(ctx context.Context) (cas, certs int, err error) {
 	err = q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates`).Scan(&certs)
 	return cas, certs, err
 }
+
+// CAByIdentifier returns a CA of any account (for the public CRL endpoint).
+func (q queries) CAByIdentifier(ctx context.Context, identifier string) (*CACertificate, error) {
+	c, err := scanCA(q.e.QueryRowContext(ctx, `SELECT `+caColumns+` FROM ca_certificates WHERE identifier = ?`, identifier))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return c, nil
+}

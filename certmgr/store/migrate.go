@@ -92,6 +92,18 @@ var migrations = []string{
 		UNIQUE (issuer_identifier, serial)
 	);
 	CREATE INDEX issued_certificates_account ON issued_certificates(account_id, created_at);`,
+	// 3: revocation reasons, revoked CAs, and per-CA CRL state.
+	`ALTER TABLE issued_certificates ADD COLUMN revoke_reason INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE ca_certificates ADD COLUMN revoked_at INTEGER;
+	CREATE INDEX issued_revoked ON issued_certificates(issuer_identifier, status);
+	CREATE TABLE crls (
+		ca_identifier TEXT PRIMARY KEY REFERENCES ca_certificates(identifier),
+		crl_number    INTEGER NOT NULL,
+		dirty         INTEGER NOT NULL,
+		der           BLOB,
+		this_update   INTEGER,
+		next_update   INTEGER
+	);`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {
