@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/x509"
+	"fmt"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -117,7 +118,7 @@ func leafSerialHex(t testing.TB, p string) string {
 	} else {
 		serial = gmCert(t, p).SerialNumber
 	}
-	return strings.ToUpper(serial.Text(16))
+	return fmt.Sprintf("%X", serial.Bytes()) // openssl prints whole bytes
 }
 
 func opensslCRLText(t testing.TB, der []byte) string {
