@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -178,4 +179,43 @@ func sm2Public(pub *ecdsa.PublicKey) *sm2.PublicKey {
 	//lint:ignore SA1019 gmsm parses SM2 keys into big.Int coordinates; there is no other accessor
 	x, y := pub.X, pub.Y
 	return &sm2.PublicKey{Curve: pub.Curve, X: x, Y: y}
+}
+
+// sansJSON renders a certificate's SANs as the API's Sans JSON string:
+// [{"Type":1|2|6|7,"Value":...}].
+func sansJSON(c *cert) string {
+	type san struct {
+		Type  int    `json:"Type"`
+		Value string `json:"Value"`
+	}
+	var out []san
+	if c.std != nil {
+		for _, e := range c.std.EmailAddresses {
+			out = append(out, san{1, e})
+		}
+		for _, d := range c.std.DNSNames {
+			out = append(out, san{2, d})
+		}
+		for _, u := range c.std.URIs {
+			out = append(out, san{6, u.String()})
+		}
+		for _, ip := range c.std.IPAddresses {
+			out = append(out, san{7, ip.String()})
+		}
+	} else if c.sm != nil {
+		for _, e := range c.sm.EmailAddresses {
+			out = append(out, san{1, e})
+		}
+		for _, d := range c.sm.DNSNames {
+			out = append(out, san{2, d})
+		}
+		for _, ip := range c.sm.IPAddresses {
+			out = append(out, san{7, ip.String()})
+		}
+	}
+	if len(out) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
 }

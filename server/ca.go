@@ -17,6 +17,10 @@ type PrivateCA interface {
 	CreateRevokeClientCertificate(ctx context.Context, c certmgr.Caller, id, reason string) error
 	UpdateCACertificateStatus(ctx context.Context, c certmgr.Caller, id, status string) error
 	CRL(ctx context.Context, identifier string) (*certmgr.CRLDocument, error)
+	DescribeClientCertificate(ctx context.Context, c certmgr.Caller, id string) (*certmgr.ClientCertificateDescription, error)
+	DescribeClientCertificateStatus(ctx context.Context, c certmgr.Caller, ids string) ([]certmgr.CertificateStatus, error)
+	DescribeCACertificateList(ctx context.Context, c certmgr.Caller, page, size int) (*certmgr.CAList, error)
+	DescribeCACertificateCount(ctx context.Context, c certmgr.Caller) (int, error)
 }
 
 const caVersion = "2020-06-30"
@@ -60,6 +64,29 @@ func caActions(ca PrivateCA) map[string]handler {
 		},
 		"UpdateCACertificateStatus": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
 			return struct{}{}, ca.UpdateCACertificateStatus(ctx, c, p.Get("Identifier"), p.Get("Status"))
+		},
+		"DescribeClientCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			d, err := ca.DescribeClientCertificate(ctx, c, p.Get("Identifier"))
+			return map[string]any{"Certificate": d}, err
+		},
+		"DescribeClientCertificateStatus": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			st, err := ca.DescribeClientCertificateStatus(ctx, c, p.Get("Identifier"))
+			return map[string]any{"CertificateStatus": st}, err
+		},
+		"DescribeCACertificateList": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			page, err := p.Int("CurrentPage", 1)
+			if err != nil {
+				return nil, err
+			}
+			size, err := p.Int("ShowSize", 20)
+			if err != nil {
+				return nil, err
+			}
+			return ca.DescribeCACertificateList(ctx, c, page, size)
+		},
+		"DescribeCACertificateCount": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			n, err := ca.DescribeCACertificateCount(ctx, c)
+			return map[string]any{"Count": n}, err
 		},
 	}
 }

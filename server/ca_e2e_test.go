@@ -69,6 +69,16 @@ func clientCSR(t testing.TB, family string, cn string) string {
 // verifies only one link at a time).
 func TestPrivateCAHierarchyThroughSDK(t *testing.T) {
 	e := newEnv(t)
+	t.Cleanup(func() {
+		count, err := e.rpcCall(t, caVersion, "DescribeCACertificateCount", nil)
+		if err != nil || fmt.Sprint(count["Count"]) != "6" {
+			t.Errorf("DescribeCACertificateCount: %v %v", count, err)
+		}
+		list, err := e.rpcCall(t, caVersion, "DescribeCACertificateList", map[string]interface{}{"CurrentPage": 2, "ShowSize": 4})
+		if err != nil || len(list["CertificateList"].([]interface{})) != 2 || fmt.Sprint(list["PageCount"]) != "2" {
+			t.Errorf("DescribeCACertificateList page 2: %v %v", list, err)
+		}
+	})
 	for _, tc := range []struct{ family, alg string }{{"RSA", "RSA_2048"}, {"ECC", "ECC_256"}, {"SM2", "SM2_256"}} {
 		t.Run(tc.family, func(t *testing.T) {
 			root, err := e.rpcCall(t, caVersion, "CreateRootCACertificate", with(caSubject(tc.family+" Root"), "Algorithm", tc.alg, "Years", 10))

@@ -40,6 +40,10 @@ func TestRevocationAndCRL(t *testing.T) {
 				}
 				leaves = append(leaves, l)
 			}
+			st, err := e.rpcCall(t, caVersion, "DescribeClientCertificateStatus", map[string]interface{}{"Identifier": leaves[0]["Identifier"].(string) + "," + leaves[1]["Identifier"].(string)})
+			if err != nil || len(st["CertificateStatus"].([]interface{})) != 2 {
+				t.Fatalf("DescribeClientCertificateStatus: %v %v", st, err)
+			}
 			crlURL := e.URL + "/crl/" + sub["Identifier"].(string) + ".crl"
 			if text := opensslText(t, leaves[0]["Certificate"].(string)); !strings.Contains(text, crlURL) {
 				t.Fatalf("leaf lacks the CRL distribution point %s:\n%s", crlURL, text)
@@ -73,6 +77,17 @@ func TestRevocationAndCRL(t *testing.T) {
 				}
 			} else {
 				checkSM2CRL(t, crl, sub["Certificate"].(string))
+			}
+			d, err := e.rpcCall(t, caVersion, "DescribeClientCertificate", map[string]interface{}{"Identifier": leaves[1]["Identifier"]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if desc := d["Certificate"].(map[string]interface{}); desc["Status"] != "REVOKE" || desc["SerialNumber"] != serial || desc["CertificateType"] != "CLIENT" {
+				t.Fatalf("DescribeClientCertificate after revocation: %v", desc)
+			}
+			st, _ = e.rpcCall(t, caVersion, "DescribeClientCertificateStatus", map[string]interface{}{"Identifier": leaves[1]["Identifier"]})
+			if entry := st["CertificateStatus"].([]interface{})[0].(map[string]interface{}); entry["Status"] != "REVOKE" || len(fmt.Sprint(entry["RevokeTime"])) != 13 {
+				t.Fatalf("status after revocation: %v", entry)
 			}
 			if _, err := e.rpcCall(t, caVersion, "UpdateCACertificateStatus", map[string]interface{}{"Identifier": sub["Identifier"], "Status": "REVOKE"}); err != nil {
 				t.Fatalf("revoke sub CA: %v", err)

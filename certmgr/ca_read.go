@@ -1,0 +1,151 @@
+package certmgr
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"errors"
+	"strings"
+
+	"github.com/certcustody/certcustody/certmgr/store"
+)
+
+// ClientCertificateDescription is DescribeClientCertificate's Certificate
+// object (dates in Unix milliseconds, Sans as a JSON string).
+type ClientCertificateDescription struct {
+	Identifier       string `json:"Identifier"`
+	ParentIdentifier string `json:"ParentIdentifier"`
+	CertificateType  string `json:"CertificateType"`
+	Status           string `json:"Status"`
+	Algorithm        string `json:"Algorithm"`
+	KeySize          int    `json:"KeySize"`
+	SignAlgorithm    string `json:"SignAlgorithm"`
+	SubjectDN        string `json:"SubjectDN"`
+	CommonName       string `json:"CommonName"`
+	Organization     string `json:"Organization"`
+	OrganizationUnit string `json:"OrganizationUnit"`
+	Locality         string `json:"Locality"`
+	State            string `json:"State"`
+	CountryCode      string `json:"CountryCode"`
+	SerialNumber     string `json:"SerialNumber"`
+	BeforeDate       int64  `json:"BeforeDate"`
+	AfterDate        int64  `json:"AfterDate"`
+	Days             int    `json:"Days"`
+	Sans             string `json:"Sans"`
+	Md5              string `json:"Md5"`
+	Sha2             string `json:"Sha2"`
+	X509Certificate  string `json:"X509Certificate"`
+}
+
+// DescribeClientCertificate describes an issued server or client certificate.
+func (m *Manager) DescribeClientCertificate(ctx context.Context, c Caller, id string) (*ClientCertificateDescription, error) {
+	row, err := m.getIssued(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := parseCert(row.Certificate)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	name := subjectFields(parsed)
+	md := md5.Sum(row.Certificate)
+	sh := sha256.Sum256(row.Certificate)
+	return &ClientCertificateDescription{
+		Identifier: row.Identifier, ParentIdentifier: row.IssuerIdentifier, CertificateType: row.CertificateType, Status: row.Status,
+		Algorithm: row.Algorithm, KeySize: row.KeySize, SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: row.SubjectDN,
+		CommonName: name["CN"], Organization: name["O"], OrganizationUnit: name["OU"], Locality: name["L"], State: name["ST"], CountryCode: name["C"],
+		SerialNumber: row.Serial, BeforeDate: row.NotBefore.UnixMilli(), AfterDate: row.NotAfter.UnixMilli(),
+		Days: int(row.NotAfter.Sub(row.NotBefore).Hours() / 24), Sans: sansJSON(parsed),
+		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(row.Certificate),
+	}, nil
+}
+
+// CertificateStatus is one entry of DescribeClientCertificateStatus.
+type CertificateStatus struct {
+	SerialNumber string `json:"SerialNumber"`
+	Status       string `json:"Status"`
+	RevokeTime   int64  `json:"RevokeTime,omitempty"` // Unix milliseconds
+}
+
+// DescribeClientCertificateStatus reports the status of one or more
+// certificates (Identifier is comma-separated).
+func (m *Manager) DescribeClientCertificateStatus(ctx context.Context, c Caller, ids string) ([]CertificateStatus, error) {
+	if ids == "" {
+		return nil, MissingParameter("Identifier")
+	}
+	parts := strings.Split(ids, ",")
+	if len(parts) > 100 {
+		return nil, InvalidParameter("Identifier", "at most 100 identifiers")
+	}
+	out := make([]CertificateStatus, 0, len(parts))
+	for _, id := range parts {
+		row, err := m.getIssued(ctx, c, strings.TrimSpace(id))
+		if err != nil {
+			return nil, err
+		}
+		s := CertificateStatus{SerialNumber: row.Serial, Status: row.Status}
+		if row.RevokedAt != nil {
+			s.RevokeTime = row.RevokedAt.UnixMilli()
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (m *Manager) getIssued(ctx context.Context, c Caller, id string) (*store.IssuedCertificate, error) {
+	if id == "" {
+		return nil, MissingParameter("Identifier")
+	}
+	row, err := m.db.GetIssuedCertificate(ctx, c.AccountID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, NotFound("NotFound.Certificate", "The certificate %q is not found.", id)
+	}
+	if err != nil {
+		return nil, Internal(err)
+	}
+	return row, nil
+}
+
+// CAList is DescribeCACertificateList's output.
+type CAList struct {
+	CertificateList []*CADescription `json:"CertificateList"`
+	TotalCount      int              `json:"TotalCount"`
+	CurrentPage     int              `json:"CurrentPage"`
+	ShowSize        int              `json:"ShowSize"`
+	PageCount       int              `json:"PageCount"`
+}
+
+// DescribeCACertificateList pages through the caller's CAs.
+func (m *Manager) DescribeCACertificateList(ctx context.Context, c Caller, page, size int) (*CAList, error) {
+	if page == 0 {
+		page = 1
+	}
+	if size == 0 {
+		size = 20
+	}
+	if page < 1 || size < 1 || size > 100 {
+		return nil, InvalidParameter("ShowSize", "CurrentPage from 1, ShowSize 1 to 100")
+	}
+	rows, total, err := m.db.ListCACertificates(ctx, c.AccountID, (page-1)*size, size)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	out := &CAList{CertificateList: []*CADescription{}, TotalCount: total, CurrentPage: page, ShowSize: size, PageCount: (total + size - 1) / size}
+	for _, r := range rows {
+		d, err := m.DescribeCACertificate(ctx, c, r.Identifier)
+		if err != nil {
+			return nil, err
+		}
+		out.CertificateList = append(out.CertificateList, d)
+	}
+	return out, nil
+}
+
+// DescribeCACertificateCount counts the caller's CAs.
+func (m *Manager) DescribeCACertificateCount(ctx context.Context, c Caller) (int, error) {
+	_, total, err := m.db.ListCACertificates(ctx, c.AccountID, 0, 1)
+	if err != nil {
+		return 0, Internal(err)
+	}
+	return total, nil
+}
