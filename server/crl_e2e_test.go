@@ -2,8 +2,8 @@ package server
 
 import (
 	"crypto/x509"
-	"fmt"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
