@@ -2,6 +2,7 @@ package certmgr
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/csrgen"
+	"github.com/certcustody/certcustody/keystore"
 	"github.com/google/uuid"
 )
 
@@ -95,7 +97,7 @@ func (m *Manager) issueWithCSR(ctx context.Context, c Caller, r IssueRequest, ce
 	if err != nil {
 		return nil, err
 	}
-	return m.issue(ctx, c, parent, tmpl, csr, certType)
+	return m.issue(ctx, c, parent, tmpl, csr.PublicKey, certType, uuid.NewString(), nil)
 }
 
 // clientSAN adds the one typed SAN a client certificate request carries.
@@ -137,14 +139,14 @@ func clientSAN(tmpl *x509.Certificate, sanType int, value string) error {
 
 // issue applies the issuance rules every end-entity certificate obeys and
 // signs with the issuing CA's token key.
-func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertificate, tmpl *x509.Certificate, csr *csrgen.CSR, certType string) (*IssuedResult, error) {
+func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertificate, tmpl *x509.Certificate, pub crypto.PublicKey, certType, id string, key *keystore.WrappedKey) (*IssuedResult, error) {
 	if parent.CertificateType != caTypeSub {
 		return nil, RuleViolation("ParentIdentifier", "Only a subordinate CA issues server and client certificates; %s is a root CA.", parent.Identifier)
 	}
 	if parent.Status != caStatusIssue {
 		return nil, RuleViolation("ParentStatus", "The issuing CA %s is revoked.", parent.Identifier)
 	}
-	fam, size := keyFamily(csr.PublicKey)
+	fam, size := keyFamily(pub)
 	if fam != parent.Algorithm {
 		return nil, RuleViolation("AlgorithmFamily", "A %s CA issues only %s keys; this key is %s.", parent.Algorithm, parent.Algorithm, fam)
 	}
@@ -160,7 +162,7 @@ func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertifica
 		return nil, Internal(err)
 	}
 	tmpl.SerialNumber, tmpl.AuthorityKeyId = serial, parentCert.SubjectKeyID
-	if tmpl.SubjectKeyId, err = subjectKeyID(csr.PublicKey); err != nil {
+	if tmpl.SubjectKeyId, err = subjectKeyID(pub); err != nil {
 		return nil, Internal(err)
 	}
 	if parent.EnableCRL && m.public != "" {
@@ -177,15 +179,17 @@ func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertifica
 	if err != nil {
 		return nil, Internal(err)
 	}
-	issued, err := signCertificate(tmpl, parentCert, csr.PublicKey, signer)
+	issued, err := signCertificate(tmpl, parentCert, pub, signer)
 	if err != nil {
 		return nil, Internal(err)
 	}
-	id := uuid.NewString()
 	row := &store.IssuedCertificate{
 		Identifier: id, AccountID: c.AccountID, IssuerIdentifier: parent.Identifier, Serial: hexUpper(serial.Bytes()),
 		CertificateType: certType, Status: caStatusIssue, Certificate: issued.Raw, SubjectDN: issued.Subject,
 		Algorithm: fam, KeySize: size, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, CreatedAt: m.now(),
+	}
+	if key != nil {
+		row.KeyAlgorithm, row.KeyBlob = string(key.Algorithm), key.Blob
 	}
 	if err := m.db.InsertIssuedCertificate(ctx, row); err != nil {
 		if errors.Is(err, store.ErrConflict) {

@@ -18,6 +18,8 @@ type Keys interface {
 	Custody(ctx context.Context, id string) (*keystore.Custody, error)
 	Seal(ctx context.Context, aad keystore.AAD, plaintext []byte) ([]byte, error)
 	Open(ctx context.Context, aad keystore.AAD, blob []byte) ([]byte, error)
+	GenerateWrapped(ctx context.Context, alg keystore.Algorithm, owner keystore.AAD) (*keystore.WrappedKey, error)
+	ExportWrapped(ctx context.Context, w *keystore.WrappedKey, owner keystore.AAD) ([]byte, error)
 }
 
 var _ Keys = (*keystore.Store)(nil)

@@ -219,3 +219,20 @@ func sansJSON(c *cert) string {
 	b, _ := json.Marshal(out)
 	return string(b)
 }
+
+var errKeyMismatch = errors.New("stored key does not match its certificate")
+
+// pkcs8Public returns the public half of a PKCS#8 private key of any family.
+func pkcs8Public(der []byte) (crypto.PublicKey, error) {
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		if s, ok := k.(crypto.Signer); ok {
+			return s.Public(), nil
+		}
+		return nil, errNotCertificate
+	}
+	k, err := gmx509.ParsePKCS8UnecryptedPrivateKey(der)
+	if err != nil {
+		return nil, err
+	}
+	return &k.PublicKey, nil
+}

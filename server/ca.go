@@ -21,6 +21,9 @@ type PrivateCA interface {
 	DescribeClientCertificateStatus(ctx context.Context, c certmgr.Caller, ids string) ([]certmgr.CertificateStatus, error)
 	DescribeCACertificateList(ctx context.Context, c certmgr.Caller, page, size int) (*certmgr.CAList, error)
 	DescribeCACertificateCount(ctx context.Context, c certmgr.Caller) (int, error)
+	CreateServerCertificate(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (*certmgr.IssuedResult, error)
+	CreateClientCertificate(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (*certmgr.IssuedResult, error)
+	DescribeCertificatePrivateKey(ctx context.Context, c certmgr.Caller, id, password string) (string, error)
 }
 
 const caVersion = "2020-06-30"
@@ -50,7 +53,32 @@ func caActions(ca PrivateCA) map[string]handler {
 			return ca.CreateServerCertificateWithCsr(ctx, c, r)
 		}
 	}
+	generate := func(client bool) handler {
+		return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			ir, err := issueRequest(p)
+			if err != nil {
+				return nil, err
+			}
+			imm, err := p.Int("Immediately", 1)
+			if err != nil {
+				return nil, err
+			}
+			r := certmgr.GenerateRequest{IssueRequest: ir, Algorithm: p.Get("Algorithm"), CommonName: p.Get("CommonName"),
+				Organization: p.Get("Organization"), OrganizationUnit: p.Get("OrganizationUnit"), Locality: p.Get("Locality"),
+				State: p.Get("State"), Country: p.Get("Country"), Immediately: imm}
+			if client {
+				return ca.CreateClientCertificate(ctx, c, r)
+			}
+			return ca.CreateServerCertificate(ctx, c, r)
+		}
+	}
 	return map[string]handler{
+		"CreateServerCertificate": generate(false),
+		"CreateClientCertificate": generate(true),
+		"DescribeCertificatePrivateKey": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			k, err := ca.DescribeCertificatePrivateKey(ctx, c, p.Get("Identifier"), p.Get("EncryptedCode"))
+			return map[string]any{"EncryptedPrivateKey": k}, err
+		},
 		"CreateRootCACertificate": createCA(false),
 		"CreateSubCACertificate":  createCA(true),
 		"DescribeCACertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {

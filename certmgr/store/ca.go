@@ -110,17 +110,19 @@ type IssuedCertificate struct {
 	NotAfter         time.Time
 	RevokedAt        *time.Time
 	CreatedAt        time.Time
+	KeyAlgorithm     string // keystore algorithm of a service-generated key
+	KeyBlob          []byte // the wrapped key; nil when the customer sent a CSR
 }
 
 const issuedColumns = `identifier, account_id, issuer_identifier, serial, certificate_type, status, certificate, subject_dn,
-	algorithm, key_size, not_before, not_after, revoked_at, created_at`
+	algorithm, key_size, not_before, not_after, revoked_at, created_at, key_algorithm, key_blob`
 
 // InsertIssuedCertificate adds an issued certificate; a serial already used
 // by the same issuer is ErrConflict.
 func (q queries) InsertIssuedCertificate(ctx context.Context, c *IssuedCertificate) error {
-	_, err := q.e.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.e.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.Identifier, c.AccountID, c.IssuerIdentifier, c.Serial, c.CertificateType, c.Status, c.Certificate, c.SubjectDN,
-		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt))
+		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt), c.KeyAlgorithm, c.KeyBlob)
 	if err != nil {
 		return fmt.Errorf("store: insert certificate: %w", mapErr(err))
 	}
@@ -134,7 +136,7 @@ func (q queries) GetIssuedCertificate(ctx context.Context, accountID, identifier
 	var nb, na, created int64
 	err := q.e.QueryRowContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ? AND identifier = ?`, accountID, identifier).
 		Scan(&c.Identifier, &c.AccountID, &c.IssuerIdentifier, &c.Serial, &c.CertificateType, &c.Status, &c.Certificate, &c.SubjectDN,
-			&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created)
+			&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created, &c.KeyAlgorithm, &c.KeyBlob)
 	if err != nil {
 		return nil, mapErr(err)
 	}

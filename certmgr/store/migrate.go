@@ -104,6 +104,10 @@ var migrations = []string{
 		this_update   INTEGER,
 		next_update   INTEGER
 	);`,
+	// 4: service-generated end-entity keys, kept wrapped under the token's
+	// wrapping key (SM2: sealed under the KEK).
+	`ALTER TABLE issued_certificates ADD COLUMN key_algorithm TEXT NOT NULL DEFAULT '';
+	ALTER TABLE issued_certificates ADD COLUMN key_blob BLOB;`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {
