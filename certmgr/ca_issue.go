@@ -169,7 +169,9 @@ func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertifica
 		tmpl.CRLDistributionPoints = []string{m.crlURL(parent.Identifier)}
 	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	if fam == "RSA" {
+	// keyEncipherment only for RSA server keys (TLS RSA key transport);
+	// with clientAuth alone it is inconsistent (zlint).
+	if fam == "RSA" && certType == "SERVER" {
 		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
 	}
 	if fam == "SM2" && len(tmpl.URIs) > 0 {
