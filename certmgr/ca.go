@@ -287,24 +287,19 @@ type CADescription struct {
 	FullAlgorithm    string `json:"FullAlgorithm"`
 	SignAlgorithm    string `json:"SignAlgorithm"`
 	SubjectDN        string `json:"SubjectDN"`
-	CommonName       string `json:"CommonName"`
-	Organization     string `json:"Organization"`
-	OrganizationUnit string `json:"OrganizationUnit"`
-	Locality         string `json:"Locality"`
-	State            string `json:"State"`
-	CountryCode      string `json:"CountryCode"`
-	SerialNumber     string `json:"SerialNumber"`
-	BeforeDate       int64  `json:"BeforeDate"`
-	AfterDate        int64  `json:"AfterDate"`
-	Years            int    `json:"Years"`
-	Md5              string `json:"Md5"`
-	Sha2             string `json:"Sha2"`
-	X509Certificate  string `json:"X509Certificate"`
-	CaCertChain      string `json:"CaCertChain"`
-	CrlDay           int    `json:"CrlDay"`
-	CrlStatus        string `json:"CrlStatus"`
-	IssuerType       string `json:"IssuerType"`
-	Tags             []any  `json:"Tags"`
+	SubjectNames
+	SerialNumber    string `json:"SerialNumber"`
+	BeforeDate      int64  `json:"BeforeDate"`
+	AfterDate       int64  `json:"AfterDate"`
+	Years           int    `json:"Years"`
+	Md5             string `json:"Md5"`
+	Sha2            string `json:"Sha2"`
+	X509Certificate string `json:"X509Certificate"`
+	CaCertChain     string `json:"CaCertChain"`
+	CrlDay          int    `json:"CrlDay"`
+	CrlStatus       string `json:"CrlStatus"`
+	IssuerType      string `json:"IssuerType"`
+	Tags            []any  `json:"Tags"`
 }
 
 // DescribeCACertificate describes one of the caller's CAs.
@@ -335,20 +330,25 @@ func (m *Manager) DescribeCACertificate(ctx context.Context, c Caller, id string
 		Identifier: ca.Identifier, ParentIdentifier: ca.ParentIdentifier, CertificateType: ca.CertificateType, Status: ca.Status,
 		Algorithm: ca.Algorithm, KeySize: ca.KeySize, FullAlgorithm: fmt.Sprintf("%s_%d", ca.Algorithm, ca.KeySize),
 		SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
-		CommonName: name["CN"], Organization: name["O"], OrganizationUnit: name["OU"], Locality: name["L"], State: name["ST"], CountryCode: name["C"],
-		SerialNumber: ca.Serial, BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(), Years: ca.Years,
+		SubjectNames: name, SerialNumber: ca.Serial, BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(), Years: ca.Years,
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), CaCertChain: chain,
 		CrlDay: ca.CRLDay, CrlStatus: crl, IssuerType: "local", Tags: []any{},
 	}, nil
 }
 
+// SubjectNames are the subject attributes the Private CA API returns as
+// separate fields.
+type SubjectNames struct {
+	CommonName       string `json:"CommonName"`
+	Organization     string `json:"Organization"`
+	OrganizationUnit string `json:"OrganizationUnit"`
+	Locality         string `json:"Locality"`
+	State            string `json:"State"`
+	CountryCode      string `json:"CountryCode"`
+}
+
 // subjectFields returns the first value of each subject attribute.
-func subjectFields(c *cert) map[string]string {
-	out := map[string]string{}
-	for _, short := range []string{"CN", "O", "OU", "L", "ST", "C"} {
-		if v := dnGet(c.RawSubject, short); v != "" {
-			out[short] = v
-		}
-	}
-	return out
+func subjectFields(c *cert) SubjectNames {
+	return SubjectNames{CommonName: dnGet(c.RawSubject, "CN"), Organization: dnGet(c.RawSubject, "O"), OrganizationUnit: dnGet(c.RawSubject, "OU"),
+		Locality: dnGet(c.RawSubject, "L"), State: dnGet(c.RawSubject, "ST"), CountryCode: dnGet(c.RawSubject, "C")}
 }

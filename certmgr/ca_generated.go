@@ -6,7 +6,6 @@ import (
 	"crypto/x509/pkix"
 	"strings"
 
-	"github.com/certcustody/certcustody/csrgen"
 	"github.com/certcustody/certcustody/keystore"
 	"github.com/google/uuid"
 )
@@ -83,18 +82,8 @@ func (m *Manager) issueGenerated(ctx context.Context, c Caller, r GenerateReques
 		}
 	}
 	tmpl := &x509.Certificate{NotBefore: nb, NotAfter: na, Subject: name, BasicConstraintsValid: true}
-	if certType == "SERVER" {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		if r.Domain != "" {
-			if tmpl.DNSNames, tmpl.IPAddresses, err = csrgen.ParseDomainList(r.Domain); err != nil {
-				return nil, InvalidParameter("Domain", "%s", userMessage(err))
-			}
-		}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-		if err := clientSAN(tmpl, r.SanType, r.SanValue); err != nil {
-			return nil, err
-		}
+	if err := r.usage(tmpl, certType); err != nil {
+		return nil, err
 	}
 	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
 	if err != nil {

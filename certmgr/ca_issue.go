@@ -80,24 +80,33 @@ func (m *Manager) issueWithCSR(ctx context.Context, c Caller, r IssueRequest, ce
 		return nil, err
 	}
 	tmpl := &x509.Certificate{NotBefore: nb, NotAfter: na, RawSubject: csr.RawSubject, BasicConstraintsValid: true}
-	if certType == "SERVER" {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		if r.Domain != "" {
-			if tmpl.DNSNames, tmpl.IPAddresses, err = csrgen.ParseDomainList(r.Domain); err != nil {
-				return nil, InvalidParameter("Domain", "%s", userMessage(err))
-			}
-		}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-		if err := clientSAN(tmpl, r.SanType, r.SanValue); err != nil {
-			return nil, err
-		}
+	if err := r.usage(tmpl, certType); err != nil {
+		return nil, err
 	}
 	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
 	if err != nil {
 		return nil, err
 	}
 	return m.issue(ctx, c, parent, tmpl, csr.PublicKey, certType, uuid.NewString(), nil)
+}
+
+// usage sets what a SERVER or CLIENT certificate is for and its SANs: a
+// server certificate's Domain (DNS names and IPs), a client certificate's one
+// typed SAN.
+func (r *IssueRequest) usage(tmpl *x509.Certificate, certType string) error {
+	if certType != "SERVER" {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		return clientSAN(tmpl, r.SanType, r.SanValue)
+	}
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	if r.Domain == "" {
+		return nil
+	}
+	var err error
+	if tmpl.DNSNames, tmpl.IPAddresses, err = csrgen.ParseDomainList(r.Domain); err != nil {
+		return InvalidParameter("Domain", "%s", userMessage(err))
+	}
+	return nil
 }
 
 // clientSAN adds the one typed SAN a client certificate request carries.

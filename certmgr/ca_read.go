@@ -21,20 +21,15 @@ type ClientCertificateDescription struct {
 	KeySize          int    `json:"KeySize"`
 	SignAlgorithm    string `json:"SignAlgorithm"`
 	SubjectDN        string `json:"SubjectDN"`
-	CommonName       string `json:"CommonName"`
-	Organization     string `json:"Organization"`
-	OrganizationUnit string `json:"OrganizationUnit"`
-	Locality         string `json:"Locality"`
-	State            string `json:"State"`
-	CountryCode      string `json:"CountryCode"`
-	SerialNumber     string `json:"SerialNumber"`
-	BeforeDate       int64  `json:"BeforeDate"`
-	AfterDate        int64  `json:"AfterDate"`
-	Days             int    `json:"Days"`
-	Sans             string `json:"Sans"`
-	Md5              string `json:"Md5"`
-	Sha2             string `json:"Sha2"`
-	X509Certificate  string `json:"X509Certificate"`
+	SubjectNames
+	SerialNumber    string `json:"SerialNumber"`
+	BeforeDate      int64  `json:"BeforeDate"`
+	AfterDate       int64  `json:"AfterDate"`
+	Days            int    `json:"Days"`
+	Sans            string `json:"Sans"`
+	Md5             string `json:"Md5"`
+	Sha2            string `json:"Sha2"`
+	X509Certificate string `json:"X509Certificate"`
 }
 
 // DescribeClientCertificate describes an issued server or client certificate.
@@ -53,8 +48,7 @@ func (m *Manager) DescribeClientCertificate(ctx context.Context, c Caller, id st
 	return &ClientCertificateDescription{
 		Identifier: row.Identifier, ParentIdentifier: row.IssuerIdentifier, CertificateType: row.CertificateType, Status: row.Status,
 		Algorithm: row.Algorithm, KeySize: row.KeySize, SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: row.SubjectDN,
-		CommonName: name["CN"], Organization: name["O"], OrganizationUnit: name["OU"], Locality: name["L"], State: name["ST"], CountryCode: name["C"],
-		SerialNumber: row.Serial, BeforeDate: row.NotBefore.UnixMilli(), AfterDate: row.NotAfter.UnixMilli(),
+		SubjectNames: name, SerialNumber: row.Serial, BeforeDate: row.NotBefore.UnixMilli(), AfterDate: row.NotAfter.UnixMilli(),
 		Days: int(row.NotAfter.Sub(row.NotBefore).Hours() / 24), Sans: sansJSON(parsed),
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(row.Certificate),
 	}, nil
