@@ -143,3 +143,58 @@ func (m *Manager) DescribeCACertificateCount(ctx context.Context, c Caller) (int
 	}
 	return total, nil
 }
+
+// ClientCertificateList is ListClientCertificate's and
+// ListRevokeCertificate's output.
+type ClientCertificateList struct {
+	CertificateList []*ClientCertificateDescription `json:"CertificateList"`
+	TotalCount      int                             `json:"TotalCount"`
+	CurrentPage     int                             `json:"CurrentPage"`
+	ShowSize        int                             `json:"ShowSize"`
+	PageCount       int                             `json:"PageCount"`
+}
+
+// ListClientCertificate pages through the caller's issued certificates;
+// ListRevokeCertificate through the revoked ones (revokedOnly).
+func (m *Manager) ListClientCertificate(ctx context.Context, c Caller, revokedOnly bool, page, size int) (*ClientCertificateList, error) {
+	if page == 0 {
+		page = 1
+	}
+	if size == 0 {
+		size = 20
+	}
+	if page < 1 || size < 1 || size > 100 {
+		return nil, InvalidParameter("ShowSize", "CurrentPage from 1, ShowSize 1 to 100")
+	}
+	rows, total, err := m.db.ListIssuedCertificates(ctx, c.AccountID, revokedOnly, (page-1)*size, size)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	out := &ClientCertificateList{CertificateList: []*ClientCertificateDescription{}, TotalCount: total, CurrentPage: page, ShowSize: size, PageCount: (total + size - 1) / size}
+	for _, r := range rows {
+		d, err := m.DescribeClientCertificate(ctx, c, r.Identifier)
+		if err != nil {
+			return nil, err
+		}
+		out.CertificateList = append(out.CertificateList, d)
+	}
+	return out, nil
+}
+
+// DeleteClientCertificate deletes a revoked certificate (a live one must be
+// revoked first, so that it stays on its CRL while it is valid).
+func (m *Manager) DeleteClientCertificate(ctx context.Context, c Caller, id string) error {
+	if id == "" {
+		return MissingParameter("Identifier")
+	}
+	err := m.db.DeleteRevokedCertificate(ctx, c.AccountID, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return NotFound("NotFound.Certificate", "The certificate %q is not found.", id)
+	case errors.Is(err, store.ErrConflict):
+		return RuleViolation("Status", "Only a revoked certificate can be deleted; revoke it first.")
+	case err != nil:
+		return Internal(err)
+	}
+	return nil
+}

@@ -24,6 +24,8 @@ type PrivateCA interface {
 	CreateServerCertificate(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (*certmgr.IssuedResult, error)
 	CreateClientCertificate(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (*certmgr.IssuedResult, error)
 	DescribeCertificatePrivateKey(ctx context.Context, c certmgr.Caller, id, password string) (string, error)
+	ListClientCertificate(ctx context.Context, c certmgr.Caller, revokedOnly bool, page, size int) (*certmgr.ClientCertificateList, error)
+	DeleteClientCertificate(ctx context.Context, c certmgr.Caller, id string) error
 }
 
 const caVersion = "2020-06-30"
@@ -72,7 +74,25 @@ func caActions(ca PrivateCA) map[string]handler {
 			return ca.CreateServerCertificate(ctx, c, r)
 		}
 	}
+	list := func(revokedOnly bool) handler {
+		return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			page, err := p.Int("CurrentPage", 1)
+			if err != nil {
+				return nil, err
+			}
+			size, err := p.Int("ShowSize", 20)
+			if err != nil {
+				return nil, err
+			}
+			return ca.ListClientCertificate(ctx, c, revokedOnly, page, size)
+		}
+	}
 	return map[string]handler{
+		"ListClientCertificate": list(false),
+		"ListRevokeCertificate": list(true),
+		"DeleteClientCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			return struct{}{}, ca.DeleteClientCertificate(ctx, c, p.Get("Identifier"))
+		},
 		"CreateServerCertificate": generate(false),
 		"CreateClientCertificate": generate(true),
 		"DescribeCertificatePrivateKey": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {

@@ -89,6 +89,24 @@ func TestRevocationAndCRL(t *testing.T) {
 			if entry := st["CertificateStatus"].([]interface{})[0].(map[string]interface{}); entry["Status"] != "REVOKE" || len(fmt.Sprint(entry["RevokeTime"])) != 13 {
 				t.Fatalf("status after revocation: %v", entry)
 			}
+			_, err = e.rpcCall(t, caVersion, "DeleteClientCertificate", map[string]interface{}{"Identifier": leaves[0]["Identifier"]})
+			wantAPIError(t, err, "InvalidParameter.Status", 400)
+			revokedList, err := e.rpcCall(t, caVersion, "ListRevokeCertificate", map[string]interface{}{"ShowSize": 100})
+			if err != nil || !strings.Contains(fmt.Sprint(revokedList["CertificateList"]), leaves[1]["Identifier"].(string)) || strings.Contains(fmt.Sprint(revokedList["CertificateList"]), leaves[0]["Identifier"].(string)) {
+				t.Fatalf("ListRevokeCertificate: %v %v", revokedList, err)
+			}
+			if _, err := e.rpcCall(t, caVersion, "DeleteClientCertificate", map[string]interface{}{"Identifier": leaves[1]["Identifier"]}); err != nil {
+				t.Fatalf("delete a revoked certificate: %v", err)
+			}
+			_, err = e.rpcCall(t, caVersion, "DescribeClientCertificate", map[string]interface{}{"Identifier": leaves[1]["Identifier"]})
+			wantAPIError(t, err, "NotFound.Certificate", 404)
+			if crl2, _ := fetchCRL(t, crlURL, ""); !strings.Contains(opensslCRLText(t, crl2), "Serial Number: "+serial) {
+				t.Fatal("a deleted revoked certificate fell off the CRL")
+			}
+			all, err := e.rpcCall(t, caVersion, "ListClientCertificate", map[string]interface{}{"ShowSize": 100})
+			if err != nil || !strings.Contains(fmt.Sprint(all["CertificateList"]), leaves[0]["Identifier"].(string)) || strings.Contains(fmt.Sprint(all["CertificateList"]), leaves[1]["Identifier"].(string)) {
+				t.Fatalf("ListClientCertificate: %v", err)
+			}
 			if _, err := e.rpcCall(t, caVersion, "UpdateCACertificateStatus", map[string]interface{}{"Identifier": sub["Identifier"], "Status": "REVOKE"}); err != nil {
 				t.Fatalf("revoke sub CA: %v", err)
 			}

@@ -134,7 +134,7 @@ func (q queries) GetIssuedCertificate(ctx context.Context, accountID, identifier
 	var c IssuedCertificate
 	var revoked *int64
 	var nb, na, created int64
-	err := q.e.QueryRowContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ? AND identifier = ?`, accountID, identifier).
+	err := q.e.QueryRowContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ? AND identifier = ? AND deleted = 0`, accountID, identifier).
 		Scan(&c.Identifier, &c.AccountID, &c.IssuerIdentifier, &c.Serial, &c.CertificateType, &c.Status, &c.Certificate, &c.SubjectDN,
 			&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created, &c.KeyAlgorithm, &c.KeyBlob)
 	if err != nil {
@@ -165,4 +165,56 @@ func (q queries) CAByIdentifier(ctx context.Context, identifier string) (*CACert
 		return nil, mapErr(err)
 	}
 	return c, nil
+}
+
+// ListIssuedCertificates pages through an account's issued certificates,
+// only revoked ones when revokedOnly.
+func (q queries) ListIssuedCertificates(ctx context.Context, accountID string, revokedOnly bool, offset, limit int) ([]*IssuedCertificate, int, error) {
+	filter := " AND deleted = 0"
+	if revokedOnly {
+		filter += " AND status = 'REVOKE'"
+	}
+	var total int
+	if err := q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates WHERE account_id = ?`+filter, accountID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: count certificates: %w", err)
+	}
+	rows, err := q.e.QueryContext(ctx, `SELECT identifier FROM issued_certificates WHERE account_id = ?`+filter+` ORDER BY created_at, identifier LIMIT ? OFFSET ?`, accountID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list certificates: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	out := make([]*IssuedCertificate, 0, len(ids))
+	for _, id := range ids {
+		c, err := q.GetIssuedCertificate(ctx, accountID, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, c)
+	}
+	return out, total, nil
+}
+
+// DeleteRevokedCertificate hides an account's revoked certificate (it stays
+// on its CA's CRL); a live one is ErrConflict.
+func (q queries) DeleteRevokedCertificate(ctx context.Context, accountID, identifier string) error {
+	res, err := q.e.ExecContext(ctx, `UPDATE issued_certificates SET deleted = 1 WHERE account_id = ? AND identifier = ? AND status = 'REVOKE' AND deleted = 0`, accountID, identifier)
+	if err != nil {
+		return fmt.Errorf("store: delete certificate: %w", mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	if _, err := q.GetIssuedCertificate(ctx, accountID, identifier); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: certificate is not revoked", ErrConflict)
 }

@@ -108,6 +108,9 @@ var migrations = []string{
 	// wrapping key (SM2: sealed under the KEK).
 	`ALTER TABLE issued_certificates ADD COLUMN key_algorithm TEXT NOT NULL DEFAULT '';
 	ALTER TABLE issued_certificates ADD COLUMN key_blob BLOB;`,
+	// 5: a deleted certificate is hidden but kept, so that it stays on its
+	// CA's CRL until it expires.
+	`ALTER TABLE issued_certificates ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {
