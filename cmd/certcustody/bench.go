@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -34,7 +36,7 @@ type benchResult struct {
 	Cores      int     `json:"ClientCores"`
 }
 
-var benchScenarios = []string{"create-ec", "create-rsa", "sign-rsa", "sign-ec"}
+var benchScenarios = []string{"create-ec", "create-rsa", "sign-rsa", "sign-ec", "issue-csr-ec", "issue-csr-rsa"}
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
 	var endpoint string
@@ -91,6 +93,16 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 				cleanup = append(cleanup, fmt.Sprint(out["CertificateId"]))
 				mu.Unlock()
 			}
+			return err
+		}
+	case "issue-csr-ec", "issue-csr-rsa":
+		alg := map[string]string{"issue-csr-ec": "ECC_256", "issue-csr-rsa": "RSA_2048"}[scenario]
+		sub, csr, err := issuingCA(c, alg)
+		if err != nil {
+			return nil, err
+		}
+		op = func() error {
+			_, err := c.doJSON("CreateServerCertificateWithCsr", "2020-06-30", map[string]string{"ParentIdentifier": sub, "Csr": csr, "Domain": "bench.example.com", "Days": "30"})
 			return err
 		}
 	case "sign-rsa", "sign-ec":
@@ -193,4 +205,46 @@ func activeCertificate(c *apiClient, spec string) (string, error) {
 	}
 	_, err = c.doJSON("UploadCertificate", "2016-01-20", map[string]string{"CertificateId": id, "Certificate": pemOf(leafDER), "CertificateChain": pemOf(caDER)})
 	return id, err
+}
+
+// issuingCA creates a root and a subordinate CA of the given algorithm and
+// a CSR (P-256 or RSA-2048 key of the load generator's own) to issue for.
+func issuingCA(c *apiClient, alg string) (string, string, error) {
+	subject := map[string]string{"Organization": "certcustody", "OrganizationUnit": "bench", "Locality": "Hangzhou", "State": "Zhejiang", "CountryCode": "CN", "Algorithm": alg}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range subject {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	root, err := c.doJSON("CreateRootCACertificate", "2020-06-30", with("CommonName", "bench root", "Years", "5"))
+	if err != nil {
+		return "", "", err
+	}
+	sub, err := c.doJSON("CreateSubCACertificate", "2020-06-30", with("CommonName", "bench issuing", "Years", "2", "ParentIdentifier", fmt.Sprint(root["Identifier"])))
+	if err != nil {
+		return "", "", err
+	}
+	var key crypto.Signer
+	if alg == "RSA_2048" {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	dn, err := csrgen.ParseDN("CN=bench.example.com,O=certcustody,C=CN")
+	if err != nil {
+		return "", "", err
+	}
+	der, err := csrgen.CreateCSR(rand.Reader, csrgen.Request{Subject: dn}, key)
+	if err != nil {
+		return "", "", err
+	}
+	return fmt.Sprint(sub["Identifier"]), csrgen.EncodeCSRPEM(der), nil
 }
