@@ -105,7 +105,7 @@ func toGMTemplate(t *x509.Certificate) *gmx509.Certificate {
 		MaxPathLen: t.MaxPathLen, MaxPathLenZero: t.MaxPathLenZero,
 		SubjectKeyId: t.SubjectKeyId, AuthorityKeyId: t.AuthorityKeyId,
 		DNSNames: t.DNSNames, EmailAddresses: t.EmailAddresses, IPAddresses: t.IPAddresses,
-		CRLDistributionPoints: t.CRLDistributionPoints, SignatureAlgorithm: gmx509.SM2WithSM3,
+		CRLDistributionPoints: t.CRLDistributionPoints, ExtraExtensions: t.ExtraExtensions, SignatureAlgorithm: gmx509.SM2WithSM3,
 	}
 	for _, u := range t.ExtKeyUsage {
 		switch u {

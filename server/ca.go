@@ -26,6 +26,7 @@ type PrivateCA interface {
 	DescribeCertificatePrivateKey(ctx context.Context, c certmgr.Caller, id, password string) (string, error)
 	ListClientCertificate(ctx context.Context, c certmgr.Caller, revokedOnly bool, page, size int) (*certmgr.ClientCertificateList, error)
 	DeleteClientCertificate(ctx context.Context, c certmgr.Caller, id string) error
+	CreateCertificateWithExtension(ctx context.Context, c certmgr.Caller, r certmgr.ExtensionRequest) (*certmgr.IssuedResult, error)
 }
 
 const caVersion = "2020-06-30"
@@ -88,6 +89,13 @@ func caActions(ca PrivateCA) map[string]handler {
 		}
 	}
 	return map[string]handler{
+		"CreateCertificateWithExtension": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			r, err := extensionRequest(p)
+			if err != nil {
+				return nil, err
+			}
+			return ca.CreateCertificateWithExtension(ctx, c, r)
+		},
 		"ListClientCertificate": list(false),
 		"ListRevokeCertificate": list(true),
 		"DeleteClientCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
@@ -192,6 +200,34 @@ func issueRequest(p Params) (certmgr.IssueRequest, error) {
 			}
 			*f.dst = n
 		}
+	}
+	return r, nil
+}
+
+func extensionRequest(p Params) (certmgr.ExtensionRequest, error) {
+	r := certmgr.ExtensionRequest{
+		ParentIdentifier: p.Get("ParentIdentifier"), CertType: p.Get("CertType"), CommonName: p.Get("CommonName"),
+		Organization: p.Get("Organization"), OrganizationUnit: p.Get("OrganizationUnit"), Locality: p.Get("Locality"),
+		State: p.Get("State"), CountryCode: p.Get("CountryCode"), Sans: p.Get("Sans"), CsrPemString: p.Get("CsrPemString"),
+		AliasName: p.Get("AliasName"),
+	}
+	ir, err := issueRequest(p)
+	if err != nil {
+		return r, err
+	}
+	r.BeforeTime, r.AfterTime = ir.BeforeTime, ir.AfterTime
+	if r.AppendCrl, err = p.Bool("AppendCrl", false); err != nil {
+		return r, err
+	}
+	if r.AlgorithmKeySize, err = p.Int("AlgorithmKeySize", 0); err != nil {
+		return r, err
+	}
+	if _, ok := p["BasicConstraintsCritical"]; ok {
+		b, err := p.Bool("BasicConstraintsCritical", true)
+		if err != nil {
+			return r, err
+		}
+		r.BasicConstraintsCritical = &b
 	}
 	return r, nil
 }
