@@ -143,3 +143,20 @@ func (s *DB) SaveCRL(ctx context.Context, ca string, c *CRL) error {
 	}
 	return nil
 }
+
+// MarkCRLDirty forces the next fetch of a CA's CRL to rebuild it.
+func (s *DB) MarkCRLDirty(ctx context.Context, ca string) error {
+	return s.Tx(ctx, func(tx *Tx) error { return markCRLDirty(ctx, tx, ca) })
+}
+
+// BulkRevokeForBenchmark revokes every live certificate of a CA in one
+// statement. Benchmarks use it to reach a million revoked entries quickly;
+// the API revokes one certificate at a time through RevokeIssued.
+func (s *DB) BulkRevokeForBenchmark(ctx context.Context, ca string, at time.Time) error {
+	return s.Tx(ctx, func(tx *Tx) error {
+		if _, err := tx.e.ExecContext(ctx, `UPDATE issued_certificates SET status = 'REVOKE', revoked_at = ?, revoke_reason = 1 WHERE issuer_identifier = ? AND status = 'ISSUE'`, ms(at), ca); err != nil {
+			return err
+		}
+		return markCRLDirty(ctx, tx, ca)
+	})
+}

@@ -1,0 +1,46 @@
+package certmgr
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/certcustody/certcustody/certmgr/store"
+	"github.com/certcustody/certcustody/keystore"
+	"github.com/certcustody/certcustody/softhsm"
+)
+
+var tokens *softhsm.Dir
+
+func TestMain(m *testing.M) {
+	d, cleanup := softhsm.OpenForTests("certmgr")
+	tokens = d
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// newManager is a Manager on a token and database of its own, with one
+// account; most behaviour is tested end to end in package server.
+func newManager(t testing.TB) (*Manager, Caller) {
+	t.Helper()
+	ctx := context.Background()
+	tok := tokens.NewTestToken(t)
+	keys, err := keystore.Open(ctx, keystore.Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, AllowSoftwareSM2: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "cm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	m := New(keys, db, Config{Region: "cn-hangzhou", PublicURL: "http://127.0.0.1:8080"})
+	ak, err := m.CreateAccessKey(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, Caller{AccountID: ak.AccountID, AccessKeyID: ak.AccessKeyID}
+}
