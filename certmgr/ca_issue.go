@@ -202,7 +202,8 @@ func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertifica
 	if key != nil {
 		row.KeyAlgorithm, row.KeyBlob = string(key.Algorithm), key.Blob
 	}
-	if err := m.db.InsertIssuedCertificate(ctx, row); err != nil {
+	// Group commit: concurrent issuances share one fsync'd commit.
+	if err := m.db.Group(ctx, func(tx *store.Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, Internal(errors.New("serial collision; retry"))
 		}

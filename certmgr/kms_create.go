@@ -129,7 +129,7 @@ func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, 
 		ProtectionLevel: string(key.ProtectionLevel), Exportable: exportable,
 		Subject: dn.String(), SANs: sans, Status: StatusPending, CSR: csr, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := m.db.InsertKMSCertificate(ctx, row); err != nil {
+	if err := m.db.Group(ctx, func(tx *store.Tx) error { return tx.InsertKMSCertificate(ctx, row) }); err != nil {
 		return nil, Internal(err)
 	}
 	return &CreateCertificateResult{CertificateID: id, Arn: m.kmsArn(c, id), Csr: csrgen.EncodeCSRPEM(csr)}, nil

@@ -23,7 +23,8 @@ var (
 type DB struct {
 	queries
 	db     *sql.DB
-	nonces *nonceBatcher
+	group  *committer
+	lastGC atomicTime
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies
@@ -41,7 +42,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s := &DB{db: db, queries: queries{e: db}}
-	s.nonces = newNonceBatcher(db)
+	s.group = newCommitter(db)
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -49,9 +50,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return s, nil
 }
 
-// Close stops the nonce writer and closes the database.
+// Close stops the group committer and closes the database.
 func (s *DB) Close() error {
-	s.nonces.stop()
+	s.group.stop()
 	return s.db.Close()
 }
 

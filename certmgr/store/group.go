@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Group commit. With synchronous=FULL every commit costs an fsync, and a
+// request's answer waits for its commit. The committer runs the writes of
+// concurrent requests in one transaction, each inside its own SAVEPOINT so
+// that a failing write is rolled back alone, and answers each request only
+// after the shared commit.
+
+const maxGroup = 256
+
+type groupReq struct {
+	ctx context.Context
+	fn  func(tx *Tx) error
+	res chan error
+}
+
+type committer struct {
+	db   *sql.DB
+	reqs chan groupReq
+	done chan struct{}
+}
+
+func newCommitter(db *sql.DB) *committer {
+	c := &committer{db: db, reqs: make(chan groupReq, maxGroup), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+func (c *committer) stop() {
+	close(c.reqs)
+	<-c.done
+}
+
+// Group runs fn in a transaction shared with concurrent callers and returns
+// after that transaction commits. fn's writes are atomic on their own: if
+// fn fails they are rolled back and the others still commit.
+func (s *DB) Group(ctx context.Context, fn func(tx *Tx) error) error {
+	r := groupReq{ctx: ctx, fn: fn, res: make(chan error, 1)}
+	select {
+	case s.group.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.res:
+		return err
+	case <-ctx.Done():
+		// The write may still commit; the caller only stops waiting.
+		return ctx.Err()
+	}
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	for first := range c.reqs {
+		batch := []groupReq{first}
+	drain:
+		for len(batch) < maxGroup {
+			select {
+			case r, ok := <-c.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		c.commit(batch)
+	}
+}
+
+func (c *committer) commit(batch []groupReq) {
+	fail := func(err error) {
+		for _, r := range batch {
+			r.res <- err
+		}
+	}
+	sqlTx, err := c.db.Begin()
+	if err != nil {
+		fail(fmt.Errorf("store: begin group: %w", err))
+		return
+	}
+	tx := &Tx{tx: sqlTx, queries: queries{e: sqlTx}}
+	errs := make([]error, len(batch))
+	for i, r := range batch {
+		if _, err := sqlTx.Exec(`SAVEPOINT w`); err != nil {
+			_ = sqlTx.Rollback()
+			fail(fmt.Errorf("store: savepoint: %w", err))
+			return
+		}
+		if errs[i] = r.fn(tx); errs[i] != nil {
+			if _, err := sqlTx.Exec(`ROLLBACK TO w`); err != nil {
+				_ = sqlTx.Rollback()
+				fail(fmt.Errorf("store: rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := sqlTx.Exec(`RELEASE w`); err != nil {
+			_ = sqlTx.Rollback()
+			fail(fmt.Errorf("store: release savepoint: %w", err))
+			return
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		fail(fmt.Errorf("store: commit group: %w", mapErr(err)))
+		return
+	}
+	for i, r := range batch {
+		r.res <- errs[i]
+	}
+}
