@@ -1,0 +1,46 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestGroupRollsBackOnlyTheFailingWrite runs concurrent writes through group
+// commit; the ones that fail after writing leave nothing, the rest commit.
+func TestGroupRollsBackOnlyTheFailingWrite(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	boom := errors.New("refused after writing")
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = db.Group(ctx, func(tx *Tx) error {
+				if err := tx.InsertAccount(ctx, &Account{ID: fmt.Sprint(i), Name: fmt.Sprint("acct-", i), CreatedAt: time.Now()}); err != nil {
+					return err
+				}
+				if i%4 == 0 {
+					return boom
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		_, getErr := db.AccountByName(ctx, fmt.Sprint("acct-", i))
+		if i%4 == 0 {
+			if !errors.Is(err, boom) || !errors.Is(getErr, ErrNotFound) {
+				t.Fatalf("write %d failed but left its row (err %v, lookup %v)", i, err, getErr)
+			}
+		} else if err != nil || getErr != nil {
+			t.Fatalf("write %d: %v / %v", i, err, getErr)
+		}
+	}
+}
