@@ -48,6 +48,7 @@ type CreateCARequest struct {
 	ExtendedKeyUsages []string
 	EnableCrl         bool
 	CrlDay            int
+	Labels
 }
 
 // IssuedResult is what every creating action returns.
@@ -111,6 +112,9 @@ func (m *Manager) CreateSubCACertificate(ctx context.Context, c Caller, r Create
 func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, parent *store.CACertificate) (*IssuedResult, error) {
 	name, err := r.subject()
 	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Labels.validate(); err != nil {
 		return nil, err
 	}
 	alg, ok := caAlgorithms[strings.ToUpper(r.Algorithm)]
@@ -226,8 +230,9 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 		Identifier: id, AccountID: c.AccountID, CertificateType: caTypeRoot, KeyID: keyID, Algorithm: fam, KeySize: size,
 		Status: caStatusIssue, Certificate: issued.Raw, Serial: hexUpper(serial.Bytes()), SubjectDN: issued.Subject,
 		Years: r.Years, PathLen: pathLen, EnableCRL: r.EnableCrl, CRLDay: r.CrlDay,
-		NotBefore: notBefore, NotAfter: notAfter, CreatedAt: m.now(),
+		NotBefore: notBefore, NotAfter: notAfter, CreatedAt: m.now(), ResourceGroupID: r.ResourceGroupID,
 	}
+	row.Tags, _ = r.Labels.validate()
 	if parent != nil {
 		row.ParentIdentifier, row.CertificateType = parent.Identifier, caTypeSub
 	}
@@ -299,7 +304,8 @@ type CADescription struct {
 	CrlDay          int    `json:"CrlDay"`
 	CrlStatus       string `json:"CrlStatus"`
 	IssuerType      string `json:"IssuerType"`
-	Tags            []any  `json:"Tags"`
+	ResourceGroupID string `json:"ResourceGroupId"`
+	Tags            []Tag  `json:"Tags"`
 }
 
 // DescribeCACertificate describes one of the caller's CAs.
@@ -332,7 +338,7 @@ func (m *Manager) DescribeCACertificate(ctx context.Context, c Caller, id string
 		SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
 		SubjectNames: name, SerialNumber: ca.Serial, BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(), Years: ca.Years,
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), CaCertChain: chain,
-		CrlDay: ca.CRLDay, CrlStatus: crl, IssuerType: "local", Tags: []any{},
+		CrlDay: ca.CRLDay, CrlStatus: crl, IssuerType: "local", Tags: decodeTags(ca.Tags), ResourceGroupID: ca.ResourceGroupID,
 	}, nil
 }
 

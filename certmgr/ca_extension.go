@@ -31,6 +31,7 @@ type ExtensionRequest struct {
 	AliasName                string
 	AlgorithmKeySize         int // key size of a service-generated key
 	BeforeTime, AfterTime    int64
+	Labels
 }
 
 var oidBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
@@ -112,7 +113,7 @@ func (m *Manager) CreateCertificateWithExtension(ctx context.Context, c Caller, 
 		}
 		pub = wrapped.Public
 	}
-	return m.issue(ctx, c, parent, tmpl, pub, certType, id, wrapped)
+	return m.issue(ctx, c, parent, tmpl, pub, certType, id, wrapped, r.Labels)
 }
 
 // extensionAlgorithm picks the generated key's algorithm from the issuer's

@@ -97,7 +97,7 @@ func (m *Manager) issueGenerated(ctx context.Context, c Caller, r GenerateReques
 	if err != nil {
 		return nil, Internal(err)
 	}
-	res, err := m.issue(ctx, c, parent, tmpl, key.Public, certType, id, key)
+	res, err := m.issue(ctx, c, parent, tmpl, key.Public, certType, id, key, r.Labels)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ type IssueRequest struct {
 	Domain           string // server: comma-separated DNS names and IPs
 	SanType          int    // client: 1 email, 2 DNS, 6 URI, 7 IP
 	SanValue         string
+	Labels
 }
 
 // validity computes NotBefore/NotAfter from Years/Months/Days or from
@@ -87,7 +88,7 @@ func (m *Manager) issueWithCSR(ctx context.Context, c Caller, r IssueRequest, ce
 	if err != nil {
 		return nil, err
 	}
-	return m.issue(ctx, c, parent, tmpl, csr.PublicKey, certType, uuid.NewString(), nil)
+	return m.issue(ctx, c, parent, tmpl, csr.PublicKey, certType, uuid.NewString(), nil, r.Labels)
 }
 
 // usage sets what a SERVER or CLIENT certificate is for and its SANs: a
@@ -148,7 +149,11 @@ func clientSAN(tmpl *x509.Certificate, sanType int, value string) error {
 
 // issue applies the issuance rules every end-entity certificate obeys and
 // signs with the issuing CA's token key.
-func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertificate, tmpl *x509.Certificate, pub crypto.PublicKey, certType, id string, key *keystore.WrappedKey) (*IssuedResult, error) {
+func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertificate, tmpl *x509.Certificate, pub crypto.PublicKey, certType, id string, key *keystore.WrappedKey, labels Labels) (*IssuedResult, error) {
+	tags, err := labels.validate()
+	if err != nil {
+		return nil, err
+	}
 	if parent.CertificateType != caTypeSub {
 		return nil, RuleViolation("ParentIdentifier", "Only a subordinate CA issues server and client certificates; %s is a root CA.", parent.Identifier)
 	}
@@ -198,6 +203,7 @@ func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertifica
 		Identifier: id, AccountID: c.AccountID, IssuerIdentifier: parent.Identifier, Serial: hexUpper(serial.Bytes()),
 		CertificateType: certType, Status: caStatusIssue, Certificate: issued.Raw, SubjectDN: issued.Subject,
 		Algorithm: fam, KeySize: size, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, CreatedAt: m.now(),
+		Tags: tags, ResourceGroupID: labels.ResourceGroupID,
 	}
 	if key != nil {
 		row.KeyAlgorithm, row.KeyBlob = string(key.Algorithm), key.Blob

@@ -30,6 +30,8 @@ type ClientCertificateDescription struct {
 	Md5             string `json:"Md5"`
 	Sha2            string `json:"Sha2"`
 	X509Certificate string `json:"X509Certificate"`
+	ResourceGroupID string `json:"ResourceGroupId"`
+	Tags            []Tag  `json:"Tags"`
 }
 
 // DescribeClientCertificate describes an issued server or client certificate.
@@ -51,6 +53,7 @@ func (m *Manager) DescribeClientCertificate(ctx context.Context, c Caller, id st
 		SubjectNames: name, SerialNumber: row.Serial, BeforeDate: row.NotBefore.UnixMilli(), AfterDate: row.NotAfter.UnixMilli(),
 		Days: int(row.NotAfter.Sub(row.NotBefore).Hours() / 24), Sans: sansJSON(parsed),
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(row.Certificate),
+		ResourceGroupID: row.ResourceGroupID, Tags: decodeTags(row.Tags),
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/certcustody/certcustody/certmgr"
@@ -173,7 +174,26 @@ func caRequest(p Params) (certmgr.CreateCARequest, error) {
 	if r.ExtendedKeyUsages, err = p.List("ExtendedKeyUsages"); err != nil {
 		return r, err
 	}
-	return r, nil
+	r.Labels, err = labels(p)
+	return r, err
+}
+
+// labels reads Tags.N.Key / Tags.N.Value and ResourceGroupId.
+func labels(p Params) (certmgr.Labels, error) {
+	l := certmgr.Labels{ResourceGroupID: p.Get("ResourceGroupId")}
+	for i := 1; ; i++ {
+		key, ok := p[fmt.Sprintf("Tags.%d.Key", i)]
+		if !ok {
+			if _, stray := p[fmt.Sprintf("Tags.%d.Value", i)]; stray {
+				return l, certmgr.InvalidParameter(fmt.Sprintf("Tags.%d.Key", i), "a tag value needs its key")
+			}
+			return l, nil
+		}
+		if i > 20 {
+			return l, certmgr.InvalidParameter("Tags", "at most 20 tags")
+		}
+		l.Tags = append(l.Tags, certmgr.Tag{TagKey: key, TagValue: p.Get(fmt.Sprintf("Tags.%d.Value", i))})
+	}
 }
 
 func issueRequest(p Params) (certmgr.IssueRequest, error) {
@@ -188,6 +208,10 @@ func issueRequest(p Params) (certmgr.IssueRequest, error) {
 			return r, err
 		}
 		*f.dst = v
+	}
+	var err error
+	if r.Labels, err = labels(p); err != nil {
+		return r, err
 	}
 	for _, f := range []struct {
 		name string
@@ -215,7 +239,7 @@ func extensionRequest(p Params) (certmgr.ExtensionRequest, error) {
 	if err != nil {
 		return r, err
 	}
-	r.BeforeTime, r.AfterTime = ir.BeforeTime, ir.AfterTime
+	r.BeforeTime, r.AfterTime, r.Labels = ir.BeforeTime, ir.AfterTime, ir.Labels
 	if r.AppendCrl, err = p.Bool("AppendCrl", false); err != nil {
 		return r, err
 	}

@@ -86,7 +86,8 @@ func TestPrivateCAHierarchyThroughSDK(t *testing.T) {
 				t.Fatalf("CreateRootCACertificate: %v", err)
 			}
 			sub, err := e.rpcCall(t, caVersion, "CreateSubCACertificate", with(caSubject(tc.family+" Issuing"), "Algorithm", tc.alg, "Years", 5,
-				"ParentIdentifier", root["Identifier"], "PathLenConstraint", 0, "ExtendedKeyUsages.1", "serverAuth", "ExtendedKeyUsages.2", "clientAuth"))
+				"ParentIdentifier", root["Identifier"], "PathLenConstraint", 0, "ExtendedKeyUsages.1", "serverAuth", "ExtendedKeyUsages.2", "clientAuth",
+				"Tags.1.Key", "env", "Tags.1.Value", "prod", "Tags.2.Key", "team", "Tags.2.Value", "pki", "ResourceGroupId", "rg-acme"))
 			if err != nil {
 				t.Fatalf("CreateSubCACertificate: %v", err)
 			}
@@ -97,6 +98,9 @@ func TestPrivateCAHierarchyThroughSDK(t *testing.T) {
 			desc := d["Certificate"].(map[string]interface{})
 			if desc["CertificateType"] != "SUB_ROOT" || desc["Status"] != "ISSUE" || desc["Algorithm"] != tc.family || desc["ParentIdentifier"] != root["Identifier"] {
 				t.Fatalf("DescribeCACertificate: %v", desc)
+			}
+			if desc["ResourceGroupId"] != "rg-acme" || fmt.Sprint(desc["Tags"]) != "[map[TagKey:env TagValue:prod] map[TagKey:team TagValue:pki]]" {
+				t.Fatalf("Tags/ResourceGroupId not returned: %v %v", desc["Tags"], desc["ResourceGroupId"])
 			}
 			if before, after := fmt.Sprint(desc["BeforeDate"]), fmt.Sprint(desc["AfterDate"]); len(before) != 13 || len(after) != 13 {
 				t.Fatalf("BeforeDate/AfterDate must be Unix milliseconds: %s %s", before, after)

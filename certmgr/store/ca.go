@@ -26,10 +26,12 @@ type CACertificate struct {
 	NotBefore        time.Time
 	NotAfter         time.Time
 	CreatedAt        time.Time
+	Tags             string // JSON [{"TagKey","TagValue"}]
+	ResourceGroupID  string
 }
 
 const caColumns = `identifier, account_id, parent_identifier, certificate_type, key_id, algorithm, key_size, status, certificate,
-	serial, subject_dn, years, path_len, enable_crl, crl_day, not_before, not_after, created_at`
+	serial, subject_dn, years, path_len, enable_crl, crl_day, not_before, not_after, created_at, tags, resource_group_id`
 
 // InsertCACertificate adds a CA.
 func (q queries) InsertCACertificate(ctx context.Context, c *CACertificate) error {
@@ -37,9 +39,10 @@ func (q queries) InsertCACertificate(ctx context.Context, c *CACertificate) erro
 	if c.ParentIdentifier != "" {
 		parent = c.ParentIdentifier
 	}
-	_, err := q.e.ExecContext(ctx, `INSERT INTO ca_certificates (`+caColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.e.ExecContext(ctx, `INSERT INTO ca_certificates (`+caColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.Identifier, c.AccountID, parent, c.CertificateType, c.KeyID, c.Algorithm, c.KeySize, c.Status, c.Certificate,
-		c.Serial, c.SubjectDN, c.Years, c.PathLen, boolInt(c.EnableCRL), c.CRLDay, ms(c.NotBefore), ms(c.NotAfter), ms(c.CreatedAt))
+		c.Serial, c.SubjectDN, c.Years, c.PathLen, boolInt(c.EnableCRL), c.CRLDay, ms(c.NotBefore), ms(c.NotAfter), ms(c.CreatedAt),
+		tagsOrEmpty(c.Tags), c.ResourceGroupID)
 	if err != nil {
 		return fmt.Errorf("store: insert CA: %w", mapErr(err))
 	}
@@ -83,7 +86,7 @@ func scanCA(r scanner) (*CACertificate, error) {
 	var enable int
 	var nb, na, created int64
 	if err := r.Scan(&c.Identifier, &c.AccountID, &parent, &c.CertificateType, &c.KeyID, &c.Algorithm, &c.KeySize, &c.Status,
-		&c.Certificate, &c.Serial, &c.SubjectDN, &c.Years, &c.PathLen, &enable, &c.CRLDay, &nb, &na, &created); err != nil {
+		&c.Certificate, &c.Serial, &c.SubjectDN, &c.Years, &c.PathLen, &enable, &c.CRLDay, &nb, &na, &created, &c.Tags, &c.ResourceGroupID); err != nil {
 		return nil, err
 	}
 	if parent != nil {
@@ -112,17 +115,20 @@ type IssuedCertificate struct {
 	CreatedAt        time.Time
 	KeyAlgorithm     string // keystore algorithm of a service-generated key
 	KeyBlob          []byte // the wrapped key; nil when the customer sent a CSR
+	Tags             string // JSON [{"TagKey","TagValue"}]
+	ResourceGroupID  string
 }
 
 const issuedColumns = `identifier, account_id, issuer_identifier, serial, certificate_type, status, certificate, subject_dn,
-	algorithm, key_size, not_before, not_after, revoked_at, created_at, key_algorithm, key_blob`
+	algorithm, key_size, not_before, not_after, revoked_at, created_at, key_algorithm, key_blob, tags, resource_group_id`
 
 // InsertIssuedCertificate adds an issued certificate; a serial already used
 // by the same issuer is ErrConflict.
 func (q queries) InsertIssuedCertificate(ctx context.Context, c *IssuedCertificate) error {
-	_, err := q.e.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.e.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.Identifier, c.AccountID, c.IssuerIdentifier, c.Serial, c.CertificateType, c.Status, c.Certificate, c.SubjectDN,
-		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt), c.KeyAlgorithm, c.KeyBlob)
+		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt), c.KeyAlgorithm, c.KeyBlob,
+		tagsOrEmpty(c.Tags), c.ResourceGroupID)
 	if err != nil {
 		return fmt.Errorf("store: insert certificate: %w", mapErr(err))
 	}
@@ -136,7 +142,7 @@ func (q queries) GetIssuedCertificate(ctx context.Context, accountID, identifier
 	var nb, na, created int64
 	err := q.e.QueryRowContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ? AND identifier = ? AND deleted = 0`, accountID, identifier).
 		Scan(&c.Identifier, &c.AccountID, &c.IssuerIdentifier, &c.Serial, &c.CertificateType, &c.Status, &c.Certificate, &c.SubjectDN,
-			&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created, &c.KeyAlgorithm, &c.KeyBlob)
+			&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created, &c.KeyAlgorithm, &c.KeyBlob, &c.Tags, &c.ResourceGroupID)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -217,4 +223,11 @@ func (q queries) DeleteRevokedCertificate(ctx context.Context, accountID, identi
 		return err
 	}
 	return fmt.Errorf("%w: certificate is not revoked", ErrConflict)
+}
+
+func tagsOrEmpty(t string) string {
+	if t == "" {
+		return "[]"
+	}
+	return t
 }

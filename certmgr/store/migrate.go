@@ -111,6 +111,11 @@ var migrations = []string{
 	// 5: a deleted certificate is hidden but kept, so that it stays on its
 	// CA's CRL until it expires.
 	`ALTER TABLE issued_certificates ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;`,
+	// 6: tags and resource groups on CAs and issued certificates.
+	`ALTER TABLE ca_certificates ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE ca_certificates ADD COLUMN resource_group_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE issued_certificates ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE issued_certificates ADD COLUMN resource_group_id TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {
