@@ -90,3 +90,34 @@ func TestClassicSDKJSONAndXML(t *testing.T) {
 		t.Fatalf("unknown action in JSON: %v", err)
 	}
 }
+
+// TestClassicSDKPrivateCAInXML builds a root and a subordinate CA and issues
+// a certificate through the classic SDK (v1 signature) with XML responses.
+func TestClassicSDKPrivateCAInXML(t *testing.T) {
+	e := newEnv(t)
+	c := e.classicClient(t)
+	call := func(action string, params map[string]string) map[string]string {
+		t.Helper()
+		resp, err := c.ProcessCommonRequest(e.commonRequest(caVersion, action, "XML", params))
+		if err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+		var body struct {
+			XMLName          xml.Name
+			Identifier       string
+			Certificate      string
+			CertificateChain string
+			RequestId        string
+		}
+		if err := xml.Unmarshal(resp.GetHttpContentBytes(), &body); err != nil || body.XMLName.Local != action+"Response" || body.RequestId == "" {
+			t.Fatalf("%s XML %s: %v", action, resp.GetHttpContentString(), err)
+		}
+		return map[string]string{"Identifier": body.Identifier, "Certificate": body.Certificate, "CertificateChain": body.CertificateChain}
+	}
+	subject := map[string]string{"CommonName": "XML Root", "Organization": "Example", "OrganizationUnit": "PKI", "Locality": "Hangzhou", "State": "Zhejiang", "CountryCode": "CN", "Algorithm": "ECC_256", "Years": "3"}
+	root := call("CreateRootCACertificate", subject)
+	subject["CommonName"], subject["ParentIdentifier"], subject["Years"] = "XML Sub", root["Identifier"], "2"
+	sub := call("CreateSubCACertificate", subject)
+	leaf := call("CreateServerCertificateWithCsr", map[string]string{"ParentIdentifier": sub["Identifier"], "Csr": clientCSR(t, "ECC", "xml.example.com"), "Domain": "xml.example.com", "Days": "5"})
+	verifyChain(t, "ECC", root["Certificate"], sub["Certificate"], leaf["Certificate"])
+}
