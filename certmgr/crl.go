@@ -2,8 +2,11 @@ package certmgr
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,6 +36,7 @@ type CRLDocument struct {
 	DER        []byte
 	Number     int64
 	ThisUpdate time.Time
+	NextUpdate time.Time
 }
 
 // CRL returns a CA's current CRL (DER), rebuilding it when revocations
@@ -54,7 +58,7 @@ func (m *Manager) CRL(ctx context.Context, identifier string) (*CRLDocument, err
 	}
 	now := m.now()
 	if !state.Dirty && state.DER != nil && now.Before(state.NextUpdate.Add(-crlRefreshMargin)) {
-		return &CRLDocument{DER: state.DER, Number: state.Number, ThisUpdate: state.ThisUpdate}, nil
+		return &CRLDocument{DER: state.DER, Number: state.Number, ThisUpdate: state.ThisUpdate, NextUpdate: state.NextUpdate}, nil
 	}
 	entries, last, err := m.db.ClaimCRLBuild(ctx, identifier)
 	if err != nil {
@@ -67,7 +71,7 @@ func (m *Manager) CRL(ctx context.Context, identifier string) (*CRLDocument, err
 	if err := m.db.SaveCRL(ctx, identifier, next); err != nil {
 		return nil, Internal(err)
 	}
-	return &CRLDocument{DER: next.DER, Number: next.Number, ThisUpdate: next.ThisUpdate}, nil
+	return &CRLDocument{DER: next.DER, Number: next.Number, ThisUpdate: next.ThisUpdate, NextUpdate: next.NextUpdate}, nil
 }
 
 func (m *Manager) signCRL(ctx context.Context, ca *store.CACertificate, entries []store.Revoked, c *store.CRL) ([]byte, error) {
@@ -88,3 +92,34 @@ var (
 	oidAuthorityKeyID = asn1.ObjectIdentifier{2, 5, 29, 35}
 	oidCRLReasonCode  = asn1.ObjectIdentifier{2, 5, 29, 21}
 )
+
+// CrlAddress is GetCaInstanceCrlAddress's output.
+type CrlAddress struct {
+	CaInstanceStatus string `json:"CaInstanceStatus"`
+	CrlURL           string `json:"CrlUrl"`
+	HashCode         string `json:"HashCode"`       // SHA-256 of the current CRL (DER)
+	NextUpdateTime   string `json:"NextUpdateTime"` // Unix milliseconds
+}
+
+// GetCaInstanceCrlAddress tells where one of the caller's CAs publishes its
+// CRL, with the current CRL's hash and next update.
+func (m *Manager) GetCaInstanceCrlAddress(ctx context.Context, c Caller, id string) (*CrlAddress, error) {
+	if id == "" {
+		return nil, MissingParameter("CaIdentifier")
+	}
+	ca, err := m.getCA(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := m.CRL(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	status := "normal"
+	if ca.Status == caStatusRevoke {
+		status = "revoked"
+	}
+	sum := sha256.Sum256(doc.DER)
+	return &CrlAddress{CaInstanceStatus: status, CrlURL: m.crlURL(id), HashCode: hex.EncodeToString(sum[:]),
+		NextUpdateTime: strconv.FormatInt(doc.NextUpdate.UnixMilli(), 10)}, nil
+}

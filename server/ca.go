@@ -28,6 +28,7 @@ type PrivateCA interface {
 	ListClientCertificate(ctx context.Context, c certmgr.Caller, revokedOnly bool, page, size int) (*certmgr.ClientCertificateList, error)
 	DeleteClientCertificate(ctx context.Context, c certmgr.Caller, id string) error
 	CreateCertificateWithExtension(ctx context.Context, c certmgr.Caller, r certmgr.ExtensionRequest) (*certmgr.IssuedResult, error)
+	GetCaInstanceCrlAddress(ctx context.Context, c certmgr.Caller, id string) (*certmgr.CrlAddress, error)
 }
 
 const caVersion = "2020-06-30"
@@ -96,6 +97,9 @@ func caActions(ca PrivateCA) map[string]handler {
 				return nil, err
 			}
 			return ca.CreateCertificateWithExtension(ctx, c, r)
+		},
+		"GetCaInstanceCrlAddress": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+			return ca.GetCaInstanceCrlAddress(ctx, c, p.Get("CaIdentifier"))
 		},
 		"ListClientCertificate": list(false),
 		"ListRevokeCertificate": list(true),

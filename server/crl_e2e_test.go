@@ -1,7 +1,9 @@
 package server
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -48,7 +50,14 @@ func TestRevocationAndCRL(t *testing.T) {
 			if text := opensslText(t, leaves[0]["Certificate"].(string)); !strings.Contains(text, crlURL) {
 				t.Fatalf("leaf lacks the CRL distribution point %s:\n%s", crlURL, text)
 			}
+			addr, err := e.rpcCall(t, caVersion, "GetCaInstanceCrlAddress", map[string]interface{}{"CaIdentifier": sub["Identifier"]})
+			if err != nil || addr["CrlUrl"] != crlURL || addr["CaInstanceStatus"] != "normal" || len(fmt.Sprint(addr["HashCode"])) != 64 {
+				t.Fatalf("GetCaInstanceCrlAddress: %v %v", addr, err)
+			}
 			empty, etag := fetchCRL(t, crlURL, "")
+			if sum := sha256.Sum256(empty); hex.EncodeToString(sum[:]) != addr["HashCode"] {
+				t.Fatal("HashCode is not the SHA-256 of the served CRL")
+			}
 			if _, err := e.rpcCall(t, caVersion, "CreateRevokeClientCertificate", map[string]interface{}{"Identifier": leaves[1]["Identifier"], "Reason": "keyCompromise"}); err != nil {
 				t.Fatalf("revoke: %v", err)
 			}
