@@ -40,6 +40,10 @@ func (m *Manager) DescribeClientCertificate(ctx context.Context, c Caller, id st
 	if err != nil {
 		return nil, err
 	}
+	return describeIssued(row)
+}
+
+func describeIssued(row *store.IssuedCertificate) (*ClientCertificateDescription, error) {
 	parsed, err := parseCert(row.Certificate)
 	if err != nil {
 		return nil, Internal(err)
@@ -114,14 +118,9 @@ type CAList struct {
 
 // DescribeCACertificateList pages through the caller's CAs.
 func (m *Manager) DescribeCACertificateList(ctx context.Context, c Caller, page, size int) (*CAList, error) {
-	if page == 0 {
-		page = 1
-	}
-	if size == 0 {
-		size = 20
-	}
-	if page < 1 || size < 1 || size > 100 {
-		return nil, InvalidParameter("ShowSize", "CurrentPage from 1, ShowSize 1 to 100")
+	page, size, err := pageArgs(page, size)
+	if err != nil {
+		return nil, err
 	}
 	rows, total, err := m.db.ListCACertificates(ctx, c.AccountID, (page-1)*size, size)
 	if err != nil {
@@ -160,14 +159,9 @@ type ClientCertificateList struct {
 // ListClientCertificate pages through the caller's issued certificates;
 // ListRevokeCertificate through the revoked ones (revokedOnly).
 func (m *Manager) ListClientCertificate(ctx context.Context, c Caller, revokedOnly bool, page, size int) (*ClientCertificateList, error) {
-	if page == 0 {
-		page = 1
-	}
-	if size == 0 {
-		size = 20
-	}
-	if page < 1 || size < 1 || size > 100 {
-		return nil, InvalidParameter("ShowSize", "CurrentPage from 1, ShowSize 1 to 100")
+	page, size, err := pageArgs(page, size)
+	if err != nil {
+		return nil, err
 	}
 	rows, total, err := m.db.ListIssuedCertificates(ctx, c.AccountID, revokedOnly, (page-1)*size, size)
 	if err != nil {
@@ -175,7 +169,7 @@ func (m *Manager) ListClientCertificate(ctx context.Context, c Caller, revokedOn
 	}
 	out := &ClientCertificateList{CertificateList: []*ClientCertificateDescription{}, TotalCount: total, CurrentPage: page, ShowSize: size, PageCount: (total + size - 1) / size}
 	for _, r := range rows {
-		d, err := m.DescribeClientCertificate(ctx, c, r.Identifier)
+		d, err := describeIssued(r)
 		if err != nil {
 			return nil, err
 		}
@@ -200,4 +194,19 @@ func (m *Manager) DeleteClientCertificate(ctx context.Context, c Caller, id stri
 		return Internal(err)
 	}
 	return nil
+}
+
+// pageArgs applies the Private CA paging defaults (CurrentPage 1, ShowSize
+// 20) and limits (ShowSize at most 100).
+func pageArgs(page, size int) (int, int, error) {
+	if page == 0 {
+		page = 1
+	}
+	if size == 0 {
+		size = 20
+	}
+	if page < 1 || page > 1_000_000 || size < 1 || size > 100 {
+		return 0, 0, InvalidParameter("ShowSize", "CurrentPage from 1, ShowSize 1 to 100")
+	}
+	return page, size, nil
 }

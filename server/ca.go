@@ -79,11 +79,7 @@ func caActions(ca PrivateCA) map[string]handler {
 	}
 	list := func(revokedOnly bool) handler {
 		return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			page, err := p.Int("CurrentPage", 1)
-			if err != nil {
-				return nil, err
-			}
-			size, err := p.Int("ShowSize", 20)
+			page, size, err := pageParams(p)
 			if err != nil {
 				return nil, err
 			}
@@ -135,11 +131,7 @@ func caActions(ca PrivateCA) map[string]handler {
 			return map[string]any{"CertificateStatus": st}, err
 		},
 		"DescribeCACertificateList": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			page, err := p.Int("CurrentPage", 1)
-			if err != nil {
-				return nil, err
-			}
-			size, err := p.Int("ShowSize", 20)
+			page, size, err := pageParams(p)
 			if err != nil {
 				return nil, err
 			}
@@ -258,4 +250,13 @@ func extensionRequest(p Params) (certmgr.ExtensionRequest, error) {
 		r.BasicConstraintsCritical = &b
 	}
 	return r, nil
+}
+
+// pageParams reads CurrentPage and ShowSize.
+func pageParams(p Params) (page, size int, err error) {
+	if page, err = p.Int("CurrentPage", 1); err != nil {
+		return 0, 0, err
+	}
+	size, err = p.Int("ShowSize", 20)
+	return page, size, err
 }

@@ -114,6 +114,14 @@ func (s *Server) rpc(c echo.Context) error {
 	format := formatOf(r)
 	action := ""
 	accessKey := ""
+	// A panic must not take the connection down without an answer, and its
+	// value (which could hold request data) goes only to the log.
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in handler", "request_id", requestID, "action", action, "panic", fmt.Sprint(p))
+			WriteError(w, format, requestID, r.Host, certmgr.Internal(fmt.Errorf("panic")))
+		}
+	}()
 	fail := func(e *certmgr.Error) error {
 		level := slog.LevelInfo
 		if e.HTTPStatus >= 500 {

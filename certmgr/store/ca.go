@@ -137,14 +137,20 @@ func (q queries) InsertIssuedCertificate(ctx context.Context, c *IssuedCertifica
 
 // GetIssuedCertificate returns the account's issued certificate.
 func (q queries) GetIssuedCertificate(ctx context.Context, accountID, identifier string) (*IssuedCertificate, error) {
+	c, err := scanIssued(q.e.QueryRowContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ? AND identifier = ? AND deleted = 0`, accountID, identifier))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return c, nil
+}
+
+func scanIssued(r scanner) (*IssuedCertificate, error) {
 	var c IssuedCertificate
 	var revoked *int64
 	var nb, na, created int64
-	err := q.e.QueryRowContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ? AND identifier = ? AND deleted = 0`, accountID, identifier).
-		Scan(&c.Identifier, &c.AccountID, &c.IssuerIdentifier, &c.Serial, &c.CertificateType, &c.Status, &c.Certificate, &c.SubjectDN,
-			&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created, &c.KeyAlgorithm, &c.KeyBlob, &c.Tags, &c.ResourceGroupID)
-	if err != nil {
-		return nil, mapErr(err)
+	if err := r.Scan(&c.Identifier, &c.AccountID, &c.IssuerIdentifier, &c.Serial, &c.CertificateType, &c.Status, &c.Certificate, &c.SubjectDN,
+		&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created, &c.KeyAlgorithm, &c.KeyBlob, &c.Tags, &c.ResourceGroupID); err != nil {
+		return nil, err
 	}
 	c.NotBefore, c.NotAfter, c.CreatedAt = fromMS(nb), fromMS(na), fromMS(created)
 	if revoked != nil {
@@ -184,29 +190,20 @@ func (q queries) ListIssuedCertificates(ctx context.Context, accountID string, r
 	if err := q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates WHERE account_id = ?`+filter, accountID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count certificates: %w", err)
 	}
-	rows, err := q.e.QueryContext(ctx, `SELECT identifier FROM issued_certificates WHERE account_id = ?`+filter+` ORDER BY created_at, identifier LIMIT ? OFFSET ?`, accountID, limit, offset)
+	rows, err := q.e.QueryContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ?`+filter+` ORDER BY created_at, identifier LIMIT ? OFFSET ?`, accountID, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list certificates: %w", err)
 	}
-	var ids []string
+	defer rows.Close()
+	var out []*IssuedCertificate
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	out := make([]*IssuedCertificate, 0, len(ids))
-	for _, id := range ids {
-		c, err := q.GetIssuedCertificate(ctx, accountID, id)
+		c, err := scanIssued(rows)
 		if err != nil {
 			return nil, 0, err
 		}
 		out = append(out, c)
 	}
-	return out, total, nil
+	return out, total, rows.Err()
 }
 
 // DeleteRevokedCertificate hides an account's revoked certificate (it stays
