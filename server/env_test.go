@@ -42,7 +42,9 @@ type env struct {
 	Logs *lockedWriter
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv builds the stack; tests that do not test throttling get a limit
+// high enough never to interfere.
+func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	tok := tokens.NewTestToken(t)
@@ -66,11 +68,16 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	logs := &lockedWriter{b: &strings.Builder{}}
-	srv := New(Config{
+	cfg := Config{
 		KMS: mgr, PrivateCA: mgr, Principals: mgr, Nonces: mgr, Custody: "development", AllowV1: true, Region: "cn-hangzhou",
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-		Ready:  func(ctx context.Context) error { return db.Ping(ctx) },
-	})
+		Logger:   slog.New(slog.NewJSONHandler(logs, nil)),
+		Ready:    func(ctx context.Context) error { return db.Ping(ctx) },
+		Throttle: &Throttle{Rate: 1e6, Burst: 1e6},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := New(cfg)
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	ts.Listener.Close()
 	ts.Listener = ln

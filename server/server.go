@@ -38,6 +38,7 @@ type Config struct {
 	Custody    string                          // "development" or "token", reported by /readyz
 	AllowV1    bool                            // accept HMAC-SHA1 signatures
 	Region     string
+	Throttle   *Throttle // per user and action; nil: the default 10 QPS
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
@@ -58,6 +59,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if cfg.Throttle == nil {
+		cfg.Throttle = &Throttle{}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]handler{}}
 	s.auth = &Authenticator{Creds: principalSecrets{cfg.Principals}, Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
@@ -150,6 +154,9 @@ func (s *Server) rpc(c echo.Context) error {
 	h, ok := s.actions[req.Version+"/"+req.Action]
 	if !ok {
 		return fail(certmgr.NotFound("InvalidAction.NotFound", "Specified api %q is not found in version %q.", req.Action, req.Version))
+	}
+	if !s.cfg.Throttle.Allow(req.AccessKeyID, req.Action, s.cfg.Now()) {
+		return fail(throttled())
 	}
 	principal, err := s.cfg.Principals.LookupAccessKey(r.Context(), req.AccessKeyID)
 	if err != nil {

@@ -34,6 +34,10 @@ type config struct {
 	Auth struct {
 		AllowV1 *bool `yaml:"allow_v1"`
 	} `yaml:"auth"`
+	Throttle struct {
+		QPS      int            `yaml:"qps"`       // per user and action; default 10
+		ByAction map[string]int `yaml:"by_action"` // per-action overrides
+	} `yaml:"throttle"`
 }
 
 // loadConfig reads --config, else <data-dir>/config.yaml if present, then

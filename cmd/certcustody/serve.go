@@ -14,6 +14,7 @@ import (
 
 	"github.com/certcustody/certcustody/server"
 	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
 )
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -57,6 +58,7 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	srv := server.New(server.Config{
 		KMS: a.mgr, PrivateCA: a.mgr, Principals: a.mgr, Nonces: a.mgr, Custody: string(a.mode),
 		AllowV1: allowV1, Region: a.cfg.Region, Logger: log,
+		Throttle: &server.Throttle{Rate: rate.Limit(a.cfg.Throttle.QPS), Burst: a.cfg.Throttle.QPS, ByAction: a.cfg.Throttle.ByAction},
 		Ready: func(ctx context.Context) error {
 			if err := a.db.Ping(ctx); err != nil {
 				return err

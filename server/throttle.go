@@ -1,0 +1,73 @@
+package server
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/certcustody/certcustody/certmgr"
+	"golang.org/x/time/rate"
+)
+
+// Throttle is a token bucket per user (AccessKey) and action. It takes the
+// time of each request from the caller, so tests can freeze the clock and
+// assert exact counts. It is safe for concurrent use.
+type Throttle struct {
+	Rate     rate.Limit     // tokens per second per user and action (default 10)
+	Burst    int            // bucket capacity (default 10)
+	ByAction map[string]int // optional per-action QPS overrides (rate and burst)
+
+	mu      sync.Mutex
+	buckets map[throttleKey]*bucket
+	swept   time.Time
+}
+
+type throttleKey struct{ user, action string }
+
+type bucket struct {
+	lim  *rate.Limiter
+	used time.Time
+}
+
+// idleBucket: a bucket unused this long is full again and can be dropped.
+const idleBucket = 10 * time.Minute
+
+// Allow takes one token for user and action at now; false means refuse with
+// Throttling.User.
+func (t *Throttle) Allow(user, action string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.buckets == nil {
+		t.buckets = map[throttleKey]*bucket{}
+	}
+	if now.Sub(t.swept) > idleBucket {
+		for k, b := range t.buckets {
+			if now.Sub(b.used) > idleBucket {
+				delete(t.buckets, k)
+			}
+		}
+		t.swept = now
+	}
+	k := throttleKey{user, action}
+	b := t.buckets[k]
+	if b == nil {
+		r, burst := t.Rate, t.Burst
+		if q, ok := t.ByAction[action]; ok {
+			r, burst = rate.Limit(q), q
+		}
+		if r == 0 {
+			r = 10
+		}
+		if burst == 0 {
+			burst = 10
+		}
+		b = &bucket{lim: rate.NewLimiter(r, burst)}
+		t.buckets[k] = b
+	}
+	b.used = now
+	return b.lim.AllowN(now, 1)
+}
+
+func throttled() *certmgr.Error {
+	return &certmgr.Error{Code: "Throttling.User", HTTPStatus: http.StatusBadRequest, Message: "Request was denied due to user flow control."}
+}

@@ -1,0 +1,63 @@
+package server
+
+import (
+	"net/url"
+	"testing"
+	"time"
+)
+
+// TestThrottleExactCountsAtAFrozenInstant: 30 requests at one instant from
+// one user to one action: 10 pass, 20 refused; other users and actions are
+// unaffected; tokens come back as time passes.
+func TestThrottleExactCountsAtAFrozenInstant(t *testing.T) {
+	th := &Throttle{}
+	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	passed := 0
+	for range 30 {
+		if th.Allow("alice", "CreateCertificate", now) {
+			passed++
+		}
+	}
+	if passed != 10 {
+		t.Fatalf("%d of 30 passed at one instant, want 10", passed)
+	}
+	for range 10 {
+		if !th.Allow("bob", "CreateCertificate", now) || !th.Allow("alice", "DescribeCertificate", now) {
+			t.Fatal("another user or action was throttled")
+		}
+	}
+	if !th.Allow("alice", "CreateCertificate", now.Add(100*time.Millisecond)) {
+		t.Fatal("no token after 100 ms at 10/s")
+	}
+	over := &Throttle{ByAction: map[string]int{"CertificatePrivateKeySign": 50}}
+	n := 0
+	for range 100 {
+		if over.Allow("alice", "CertificatePrivateKeySign", now) {
+			n++
+		}
+	}
+	if n != 50 {
+		t.Fatalf("per-action override: %d passed, want 50", n)
+	}
+}
+
+// TestThrottledRequestsTouchNothing drives one user over its limit through
+// HTTP: the refusals are Throttling.User (400) and create nothing.
+func TestThrottledRequestsTouchNothing(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Throttle = &Throttle{} }) // the default: 10 per second
+	rows0, keys0 := e.counts(t)
+	throttledCount := 0
+	for range 25 {
+		status, body := e.rawV1(t, Params{"Action": "CreateCertificate", "KeySpec": "EC_P999", "Subject": "CN=a,OU=b,O=c,C=CN"}, func(url.Values) {})
+		if status == 400 && body["Code"] == "Throttling.User" {
+			throttledCount++
+		}
+	}
+	// The requests take real time, so a few tokens refill: assert a range.
+	if throttledCount < 10 || throttledCount > 15 {
+		t.Fatalf("%d of 25 requests throttled, want 10 to 15", throttledCount)
+	}
+	if rows, keys := e.counts(t); rows != rows0 || keys != keys0 {
+		t.Fatal("throttled requests changed state")
+	}
+}
