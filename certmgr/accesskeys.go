@@ -43,6 +43,11 @@ func (m *Manager) CreateAccessKey(ctx context.Context, accountName, policy strin
 	if accountName == "" {
 		accountName = "default"
 	}
+	if policy != "" {
+		if _, err := ParsePolicy(policy); err != nil {
+			return nil, InvalidParameter("Policy", "%v", err)
+		}
+	}
 	id, err := randomString("LTAI", 20)
 	if err != nil {
 		return nil, Internal(err)
@@ -114,8 +119,8 @@ func randomString(prefix string, n int) (string, error) {
 type Principal struct {
 	AccessKeyID string
 	AccountID   string
-	Secret      string // never log
-	Policy      string
+	Secret      string  // never log
+	Policy      *Policy // nil: full access to the account
 }
 
 // LookupAccessKey returns the principal behind an AccessKey ID, with its
@@ -140,7 +145,13 @@ func (m *Manager) LookupAccessKey(ctx context.Context, id string) (*Principal, e
 	if err != nil {
 		return nil, Internal(fmt.Errorf("unseal access key %s: %w", k.ID, err))
 	}
-	p := &Principal{AccessKeyID: k.ID, AccountID: k.AccountID, Secret: string(secret), Policy: k.Policy}
+	p := &Principal{AccessKeyID: k.ID, AccountID: k.AccountID, Secret: string(secret)}
+	if k.Policy != "" {
+		if p.Policy, err = ParsePolicy(k.Policy); err != nil {
+			// Policies are validated when stored; a broken one denies all.
+			p.Policy = &Policy{}
+		}
+	}
 	m.secrets.put(p, m.now())
 	return p, nil
 }

@@ -163,6 +163,9 @@ func (s *Server) rpc(c echo.Context) error {
 		return fail(certmgr.AsError(err))
 	}
 	caller := certmgr.Caller{AccountID: principal.AccountID, AccessKeyID: principal.AccessKeyID, Region: req.Params.Get("RegionId"), SourceIP: remoteIP(r)}
+	if err := s.authorize(principal, req, caller, r.TLS != nil); err != nil {
+		return fail(certmgr.AsError(err))
+	}
 	result, err := h(r.Context(), caller, req.Params)
 	if err != nil {
 		return fail(certmgr.AsError(err))
