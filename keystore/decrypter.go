@@ -25,6 +25,7 @@ var oaepParams = map[crypto.Hash][2]uint{
 // failure on a well-formed request is ErrDecrypt, so the answer gives a
 // padding oracle nothing to read.
 func (k *Signer) Decrypt(_ io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	k.s.ops.decrypt.Add(1)
 	if k.alg == SM2 {
 		return k.s.sm2Decrypt(k.ctx, k.id, msg)
 	}

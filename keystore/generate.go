@@ -45,6 +45,7 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (*Key, error)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("keystore: waiting to generate a key: %w", ctx.Err())
 	}
+	s.ops.generate.Add(1)
 	if req.Algorithm == SM2 {
 		return s.generateSM2(ctx, req)
 	}
@@ -94,6 +95,7 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (*Key, error)
 
 // Destroy removes every token object of a key. A missing key is ErrNotFound.
 func (s *Store) Destroy(ctx context.Context, id string) error {
+	s.ops.destroy.Add(1)
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
 		objs, err := s.findObjects(sh, id)
 		if err != nil {

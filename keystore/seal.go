@@ -48,6 +48,7 @@ func (s *Store) Seal(ctx context.Context, aad AAD, plaintext []byte) ([]byte, er
 	if len(plaintext) > maxSealLen {
 		return nil, fmt.Errorf("keystore: secret too large to seal (%d bytes)", len(plaintext))
 	}
+	s.ops.seal.Add(1)
 	s.service.mu.Lock()
 	v := s.service.kekVersion
 	s.service.mu.Unlock()
@@ -88,6 +89,7 @@ func (s *Store) Open(ctx context.Context, aad AAD, blob []byte) ([]byte, error) 
 	if len(blob) < sealHeader+gcmTagBits/8 || len(blob) > sealHeader+maxSealLen+gcmTagBits/8 || blob[0] != sealFormat {
 		return nil, ErrSealedBlob
 	}
+	s.ops.open.Add(1)
 	v := binary.BigEndian.Uint32(blob[1:5])
 	iv := blob[5:sealHeader]
 	var pt []byte

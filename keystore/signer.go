@@ -72,6 +72,7 @@ func (k *Signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 		return ecdsaRawToDER(raw)
 	}
 	if k.alg == SM2 {
+		k.s.ops.sign.Add(1)
 		return k.s.sm2Sign(k.ctx, k.id, rand, digest)
 	}
 	return nil, fmt.Errorf("%w: signing with %s", ErrUnsupported, k.alg)
@@ -86,6 +87,7 @@ func (k *Signer) SignDigest(rand io.Reader, e []byte) ([]byte, error) {
 }
 
 func (k *Signer) tokenSign(mech *pkcs11.Mechanism, input []byte) ([]byte, error) {
+	k.s.ops.sign.Add(1)
 	var sig []byte
 	err := k.s.withSession(k.ctx, func(sh pkcs11.SessionHandle, _ bool) error {
 		e, err := k.s.lookup(sh, k.id)

@@ -28,6 +28,7 @@ type Store struct {
 	oaepSHA256 atomic.Int32
 	closed     atomic.Bool
 	service    serviceKeys
+	ops        opCounters
 }
 
 // keyEntry is what the Store remembers about a key between calls.
@@ -171,6 +172,7 @@ func (s *Store) withSession(ctx context.Context, fn func(sh pkcs11.SessionHandle
 			return err
 		}
 		s.flushHandles()
+		s.ops.recoveries.Add(1)
 		if lost {
 			if rerr := s.pool.recover(ps.gen); rerr != nil {
 				return fmt.Errorf("keystore: recover token session: %w (after %v)", rerr, err)

@@ -30,6 +30,7 @@ type WrappedKey struct {
 // AES-GCM) to its row; AES key wrap has no AAD, so callers check that an
 // exported RSA/EC key matches its certificate.
 func (s *Store) GenerateWrapped(ctx context.Context, alg Algorithm, owner AAD) (*WrappedKey, error) {
+	s.ops.wrap.Add(1)
 	if alg == SM2 {
 		return s.generateWrappedSM2(ctx, owner)
 	}

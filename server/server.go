@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/certcustody/certcustody/certmgr"
+	"github.com/certcustody/certcustody/keystore"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -38,7 +39,8 @@ type Config struct {
 	Custody    string                          // "development" or "token", reported by /readyz
 	AllowV1    bool                            // accept HMAC-SHA1 signatures
 	Region     string
-	Throttle   *Throttle // per user and action; nil: the default 10 QPS
+	Throttle   *Throttle             // per user and action; nil: the default 10 QPS
+	TokenStats func() keystore.Stats // token counters for /metrics; optional
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
@@ -50,6 +52,7 @@ type Server struct {
 	auth    *Authenticator
 	actions map[string]handler // key: Version + "/" + Action
 	log     *slog.Logger
+	metrics *metrics
 }
 
 // New builds the echo application.
@@ -63,7 +66,7 @@ func New(cfg Config) *Server {
 	if cfg.Throttle == nil {
 		cfg.Throttle = &Throttle{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]handler{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]handler{}, metrics: newMetrics(cfg.TokenStats)}
 	s.auth = &Authenticator{Creds: principalSecrets{cfg.Principals}, Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
 	for name, h := range kmsActions(cfg.KMS) {
 		s.actions[kmsVersion+"/"+name] = h
@@ -80,6 +83,7 @@ func New(cfg Config) *Server {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/crl/:file", s.crl)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
 	s.echo = e
 	return s
 }
@@ -131,6 +135,7 @@ func (s *Server) rpc(c echo.Context) error {
 		if e.HTTPStatus >= 500 {
 			level = slog.LevelError
 		}
+		s.metrics.observe(action, e.Code, start)
 		s.log.Log(r.Context(), level, "request failed", "request_id", requestID, "action", action, "access_key_id", accessKey,
 			"code", e.Code, "status", e.HTTPStatus, "err", errString(e.Err), "ms", time.Since(start).Milliseconds(), "remote", remoteIP(r))
 		WriteError(w, format, requestID, r.Host, e)
@@ -170,6 +175,7 @@ func (s *Server) rpc(c echo.Context) error {
 	if err != nil {
 		return fail(certmgr.AsError(err))
 	}
+	s.metrics.observe(action, "OK", start)
 	s.log.Info("request", "request_id", requestID, "action", action, "access_key_id", accessKey, "account_id", caller.AccountID,
 		"status", http.StatusOK, "ms", time.Since(start).Milliseconds(), "remote", caller.SourceIP)
 	if err := WriteResult(w, format, req.Action, requestID, result); err != nil {

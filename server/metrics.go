@@ -1,0 +1,77 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/certcustody/certcustody/keystore"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics, in a registry of its own so
+// that several servers (tests) do not collide.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(tokenStats func() keystore.Stats) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certcustody_requests_total", Help: "API requests by action and result code (unauthenticated and throttled refusals included).",
+		}, []string{"action", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "certcustody_request_duration_seconds", Help: "API request latency by action.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"action"}),
+	}
+	m.registry.MustRegister(m.requests, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if tokenStats != nil {
+		m.registry.MustRegister(tokenCollector{stats: tokenStats})
+	}
+	return m
+}
+
+func (m *metrics) observe(action, code string, start time.Time) {
+	if action == "" {
+		action = "unknown"
+	}
+	m.requests.WithLabelValues(action, code).Inc()
+	m.latency.WithLabelValues(action).Observe(time.Since(start).Seconds())
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// tokenCollector reads the keystore's counters at scrape time.
+type tokenCollector struct{ stats func() keystore.Stats }
+
+var (
+	tokenOpsDesc     = prometheus.NewDesc("certcustody_token_operations_total", "Token operations by kind.", []string{"kind"}, nil)
+	sessionsDesc     = prometheus.NewDesc("certcustody_token_sessions_in_use", "Token sessions in use.", nil, nil)
+	sessionsMaxDesc  = prometheus.NewDesc("certcustody_token_sessions_max", "Size of the token session pool.", nil, nil)
+	recoveriesDesc   = prometheus.NewDesc("certcustody_token_session_recoveries_total", "Lost sessions or logins recovered from.", nil, nil)
+	keygenActiveDesc = prometheus.NewDesc("certcustody_token_keygen_in_progress", "Key generations running now.", nil, nil)
+)
+
+func (c tokenCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{tokenOpsDesc, sessionsDesc, sessionsMaxDesc, recoveriesDesc, keygenActiveDesc} {
+		ch <- d
+	}
+}
+
+func (c tokenCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	for kind, n := range s.Operations {
+		ch <- prometheus.MustNewConstMetric(tokenOpsDesc, prometheus.CounterValue, float64(n), kind)
+	}
+	ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(s.SessionsInUse))
+	ch <- prometheus.MustNewConstMetric(sessionsMaxDesc, prometheus.GaugeValue, float64(s.SessionsMax))
+	ch <- prometheus.MustNewConstMetric(recoveriesDesc, prometheus.CounterValue, float64(s.Recoveries))
+	ch <- prometheus.MustNewConstMetric(keygenActiveDesc, prometheus.GaugeValue, float64(s.ConcurrentKeys))
+}
