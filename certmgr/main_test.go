@@ -24,6 +24,12 @@ func TestMain(m *testing.M) {
 // newManager is a Manager on a token and database of its own, with one
 // account; most behaviour is tested end to end in package server.
 func newManager(t testing.TB) (*Manager, Caller) {
+	m, c, _ := newManagerAt(t)
+	return m, c
+}
+
+// newManagerAt also returns the database path, for tests that tamper with it.
+func newManagerAt(t testing.TB) (*Manager, Caller, string) {
 	t.Helper()
 	ctx := context.Background()
 	tok := tokens.NewTestToken(t)
@@ -32,7 +38,8 @@ func newManager(t testing.TB) (*Manager, Caller) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { keys.Close() })
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "cm.db"))
+	path := filepath.Join(t.TempDir(), "cm.db")
+	db, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,5 +49,5 @@ func newManager(t testing.TB) (*Manager, Caller) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, Caller{AccountID: ak.AccountID, AccessKeyID: ak.AccessKeyID}
+	return m, Caller{AccountID: ak.AccountID, AccessKeyID: ak.AccessKeyID}, path
 }

@@ -61,7 +61,7 @@ type Info struct {
 	Label, Manufacturer, Model string
 	Slot                       uint
 	Mechanisms                 []uint
-	KeyCount                   int // key pairs and sealed SM2 keys, service keys excluded
+	KeyCount                   int // private keys and sealed SM2 keys (the audit key included)
 	MaxSessions                int
 }
 

@@ -12,7 +12,11 @@ import (
 // Service keys are token objects created on first start, each with a single
 // purpose: the KEK seals secrets at rest (ENCRYPT/DECRYPT only), the wrapping
 // key wraps service-generated end-entity keys (WRAP/UNWRAP only).
-const wrapKeyID = serviceIDPrefix + "wrap-1"
+const (
+	wrapKeyID = serviceIDPrefix + "wrap-1"
+	// AuditKeyID names the P-256, sign-only key that signs audit checkpoints.
+	AuditKeyID = serviceIDPrefix + "audit-1"
+)
 
 func kekID(version uint32) string { return fmt.Sprintf("%skek-%d", serviceIDPrefix, version) }
 
@@ -48,7 +52,19 @@ func (s *Store) ensureServiceKeys(ctx context.Context) error {
 			return err
 		}
 		if len(objs) == 0 {
-			return s.createSecretKey(sh, wrapKeyID, false, true, pkcs11.CKM_AES_KEY_WRAP_PAD)
+			if err := s.createSecretKey(sh, wrapKeyID, false, true, pkcs11.CKM_AES_KEY_WRAP_PAD); err != nil {
+				return err
+			}
+		}
+		if objs, err = s.findObjects(sh, AuditKeyID); err != nil || len(objs) > 0 {
+			return err
+		}
+		pubT, privT, mech, err := keyTemplates(AuditKeyID, ECP256, PurposeSign, false)
+		if err != nil {
+			return err
+		}
+		if _, _, err := s.ctx.GenerateKeyPair(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, pubT, privT); err != nil {
+			return fmt.Errorf("keystore: create audit key: %w", err)
 		}
 		return nil
 	})

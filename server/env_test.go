@@ -74,6 +74,7 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 		Ready:      func(ctx context.Context) error { return db.Ping(ctx) },
 		Throttle:   &Throttle{Rate: 1e6, Burst: 1e6},
 		TokenStats: keys.Stats,
+		Auditor:    mgr,
 	}
 	for _, o := range opts {
 		o(&cfg)

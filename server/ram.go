@@ -16,6 +16,15 @@ func (s *Server) authorize(p *certmgr.Principal, req *Request, c certmgr.Caller,
 	if p.Policy == nil {
 		return nil
 	}
+	action, resource := s.ramTarget(req, c)
+	if p.Policy.Allows(certmgr.PolicyRequest{Action: action, Resource: resource, SourceIP: c.SourceIP, SecureTransport: secure, Now: s.cfg.Now()}) {
+		return nil
+	}
+	return &certmgr.Error{Code: "Forbidden.RAM", HTTPStatus: http.StatusForbidden, Message: "You are not authorized to do this action: " + action + "."}
+}
+
+// ramTarget names a request's RAM action and resource ARN.
+func (s *Server) ramTarget(req *Request, c certmgr.Caller) (action, resource string) {
 	prefix := ramPrefix[req.Version]
 	id := req.Params.Get("CertificateId")
 	if prefix == "yundun-cert" {
@@ -31,12 +40,5 @@ func (s *Server) authorize(p *certmgr.Principal, req *Request, c certmgr.Caller,
 	if region == "" {
 		region = s.cfg.Region
 	}
-	action := prefix + ":" + req.Action
-	if p.Policy.Allows(certmgr.PolicyRequest{
-		Action: action, Resource: "acs:" + prefix + ":" + region + ":" + c.AccountID + ":certificate/" + id,
-		SourceIP: c.SourceIP, SecureTransport: secure, Now: s.cfg.Now(),
-	}) {
-		return nil
-	}
-	return &certmgr.Error{Code: "Forbidden.RAM", HTTPStatus: http.StatusForbidden, Message: "You are not authorized to do this action: " + action + "."}
+	return prefix + ":" + req.Action, "acs:" + prefix + ":" + region + ":" + c.AccountID + ":certificate/" + id
 }

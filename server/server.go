@@ -24,6 +24,11 @@ const MaxBodyBytes = 1 << 20
 // handler runs one action for an authenticated caller.
 type handler func(ctx context.Context, c certmgr.Caller, p Params) (any, error)
 
+// Auditor appends audit records.
+type Auditor interface {
+	Audit(ctx context.Context, e certmgr.AuditEntry) (*certmgr.Checkpoint, error)
+}
+
 // Principals resolves an authenticated AccessKey to its account.
 type Principals interface {
 	LookupAccessKey(ctx context.Context, id string) (*certmgr.Principal, error)
@@ -41,6 +46,7 @@ type Config struct {
 	Region     string
 	Throttle   *Throttle             // per user and action; nil: the default 10 QPS
 	TokenStats func() keystore.Stats // token counters for /metrics; optional
+	Auditor    Auditor               // records every authenticated call; optional
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
@@ -156,10 +162,6 @@ func (s *Server) rpc(c echo.Context) error {
 	if req.Format != "" {
 		format = req.Format
 	}
-	h, ok := s.actions[req.Version+"/"+req.Action]
-	if !ok {
-		return fail(certmgr.NotFound("InvalidAction.NotFound", "Specified api %q is not found in version %q.", req.Action, req.Version))
-	}
 	if !s.cfg.Throttle.Allow(req.AccessKeyID, req.Action, s.cfg.Now()) {
 		return fail(throttled())
 	}
@@ -168,13 +170,37 @@ func (s *Server) rpc(c echo.Context) error {
 		return fail(certmgr.AsError(err))
 	}
 	caller := certmgr.Caller{AccountID: principal.AccountID, AccessKeyID: principal.AccessKeyID, Region: req.Params.Get("RegionId"), SourceIP: remoteIP(r)}
+	// From here on the call is authenticated: its outcome, allowed or not,
+	// is an audit record.
+	audited := func(code string) {
+		if s.cfg.Auditor == nil {
+			return
+		}
+		_, resource := s.ramTarget(req, caller)
+		cp, err := s.cfg.Auditor.Audit(context.WithoutCancel(r.Context()), certmgr.AuditEntry{RequestID: requestID, AccountID: caller.AccountID,
+			AccessKeyID: caller.AccessKeyID, Action: req.Version + "/" + req.Action, Resource: resource, Code: code, SourceIP: caller.SourceIP})
+		if err != nil {
+			s.log.Error("audit append failed", "request_id", requestID, "err", err)
+		} else if cp != nil {
+			s.log.Info("audit checkpoint", "seq", cp.Seq, "head_hash", cp.HeadHash)
+		}
+	}
+	failAudited := func(e *certmgr.Error) error {
+		audited(e.Code)
+		return fail(e)
+	}
+	h, ok := s.actions[req.Version+"/"+req.Action]
+	if !ok {
+		return failAudited(certmgr.NotFound("InvalidAction.NotFound", "Specified api %q is not found in version %q.", req.Action, req.Version))
+	}
 	if err := s.authorize(principal, req, caller, r.TLS != nil); err != nil {
-		return fail(certmgr.AsError(err))
+		return failAudited(certmgr.AsError(err))
 	}
 	result, err := h(r.Context(), caller, req.Params)
 	if err != nil {
-		return fail(certmgr.AsError(err))
+		return failAudited(certmgr.AsError(err))
 	}
+	audited("OK")
 	s.metrics.observe(action, "OK", start)
 	s.log.Info("request", "request_id", requestID, "action", action, "access_key_id", accessKey, "account_id", caller.AccountID,
 		"status", http.StatusOK, "ms", time.Since(start).Milliseconds(), "remote", caller.SourceIP)

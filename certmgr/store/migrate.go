@@ -116,6 +116,26 @@ var migrations = []string{
 	ALTER TABLE ca_certificates ADD COLUMN resource_group_id TEXT NOT NULL DEFAULT '';
 	ALTER TABLE issued_certificates ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
 	ALTER TABLE issued_certificates ADD COLUMN resource_group_id TEXT NOT NULL DEFAULT '';`,
+	// 7: the hash-chained audit log and its signed checkpoints.
+	`CREATE TABLE audit_log (
+		seq           INTEGER PRIMARY KEY,
+		at            INTEGER NOT NULL,
+		request_id    TEXT NOT NULL,
+		account_id    TEXT NOT NULL,
+		access_key_id TEXT NOT NULL,
+		action        TEXT NOT NULL,
+		resource      TEXT NOT NULL,
+		code          TEXT NOT NULL,
+		source_ip     TEXT NOT NULL,
+		prev_hash     BLOB NOT NULL,
+		hash          BLOB NOT NULL
+	);
+	CREATE TABLE audit_checkpoints (
+		seq       INTEGER PRIMARY KEY,
+		head_hash BLOB NOT NULL,
+		signature BLOB NOT NULL,
+		at        INTEGER NOT NULL
+	);`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {

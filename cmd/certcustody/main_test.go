@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
 )
 
 // TestEmbeddedDefaultServeCallAccessKey runs what an operator does after
@@ -89,6 +92,31 @@ func TestEmbeddedDefaultServeCallAccessKey(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+
+	// The calls above are audit records; the log verifies until a record is
+	// edited behind the service's back.
+	if _, err := os.Stat(filepath.Join(dataDir, auditKeyFileName)); err != nil {
+		t.Fatalf("audit public key not exported: %v", err)
+	}
+	verify := func() error {
+		root := newRootCmd()
+		root.SetArgs([]string{"--data-dir", dataDir, "audit", "verify"})
+		return root.Execute()
+	}
+	if err := verify(); err != nil {
+		t.Fatalf("audit verify on an untouched log: %v", err)
+	}
+	raw, err := sql.Open("sqlite3", filepath.Join(dataDir, dbFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE audit_log SET code = 'OK' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if err := verify(); err == nil || !strings.Contains(err.Error(), "record 2") {
+		t.Fatalf("audit verify after an edit: %v, want a failure naming record 2", err)
 	}
 }
 

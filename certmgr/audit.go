@@ -1,0 +1,147 @@
+package certmgr
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/certcustody/certcustody/certmgr/store"
+	"github.com/certcustody/certcustody/keystore"
+)
+
+// The audit log: every authenticated call is a record, hash-chained to the
+// one before; every checkpointEvery records the (sequence, head hash) pair
+// is signed by the audit key in the token. `certcustody audit verify`
+// recomputes the chain and checks the signatures with the audit public key
+// (pinned outside the database as audit-public-key.pem).
+
+const checkpointEvery = 100
+
+// AuditEntry is what the server records about one call. It never holds a
+// secret.
+type AuditEntry struct {
+	RequestID, AccountID, AccessKeyID, Action, Resource, Code, SourceIP string
+}
+
+// Checkpoint is a signed (sequence, head hash) pair, for the log.
+type Checkpoint struct {
+	Seq      int64
+	HeadHash string // hex
+}
+
+// Audit appends an entry. It returns the checkpoint it signed, if this
+// record completed one, so the caller can print it to the log.
+func (m *Manager) Audit(ctx context.Context, e AuditEntry) (*Checkpoint, error) {
+	r := &store.AuditRecord{At: m.now(), RequestID: e.RequestID, AccountID: e.AccountID, AccessKeyID: e.AccessKeyID,
+		Action: e.Action, Resource: e.Resource, Code: e.Code, SourceIP: e.SourceIP}
+	if err := m.db.AppendAudit(ctx, r); err != nil {
+		return nil, err
+	}
+	if r.Seq%checkpointEvery != 0 {
+		return nil, nil
+	}
+	if err := m.checkpoint(ctx, r.Seq, r.Hash); err != nil {
+		return nil, err
+	}
+	return &Checkpoint{Seq: r.Seq, HeadHash: hex.EncodeToString(r.Hash)}, nil
+}
+
+func checkpointDigest(seq int64, head []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("certcustody audit checkpoint v1\x00"))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(seq))
+	h.Write(n[:])
+	h.Write(head)
+	return h.Sum(nil)
+}
+
+func (m *Manager) checkpoint(ctx context.Context, seq int64, head []byte) error {
+	signer, err := m.keys.Signer(ctx, keystore.AuditKeyID)
+	if err != nil {
+		return err
+	}
+	sig, err := signer.Sign(rand.Reader, checkpointDigest(seq, head), crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	return m.db.InsertAuditCheckpoint(ctx, &store.AuditCheckpoint{Seq: seq, HeadHash: head, Signature: sig, At: m.now()})
+}
+
+// AuditPublicKey returns the audit key's public half, to be pinned.
+func (m *Manager) AuditPublicKey(ctx context.Context) (crypto.PublicKey, error) {
+	s, err := m.keys.Signer(ctx, keystore.AuditKeyID)
+	if err != nil {
+		return nil, err
+	}
+	return s.Public(), nil
+}
+
+// AuditReport summarises a verified log.
+type AuditReport struct {
+	Records      int64 `json:"Records"`
+	Checkpoints  int   `json:"Checkpoints"`
+	LastSigned   int64 `json:"LastSignedSeq"`
+	UnsignedTail int64 `json:"UnsignedTail"` // records after the last signed checkpoint
+}
+
+// AuditBreak names the first record where the log stops verifying.
+type AuditBreak struct {
+	Seq    int64
+	Reason string
+}
+
+func (b *AuditBreak) Error() string { return fmt.Sprintf("audit record %d: %s", b.Seq, b.Reason) }
+
+// VerifyAudit walks the whole log: each record must follow the previous
+// one in sequence, chain to its hash and hash to its stored value, and each
+// checkpoint must be signed by pub over the record at its sequence.
+func (m *Manager) VerifyAudit(ctx context.Context, pub crypto.PublicKey) (*AuditReport, error) {
+	ecPub, ok := pub.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("audit public key must be ECDSA P-256")
+	}
+	cps, err := m.db.AuditCheckpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &AuditReport{}
+	prev := make([]byte, sha256.Size)
+	var last int64
+	err = m.db.WalkAudit(ctx, func(r *store.AuditRecord) error {
+		switch {
+		case r.Seq != last+1:
+			return &AuditBreak{Seq: last + 1, Reason: fmt.Sprintf("missing (next stored record is %d)", r.Seq)}
+		case !bytes.Equal(r.PrevHash, prev):
+			return &AuditBreak{Seq: r.Seq, Reason: "does not chain to the record before it (edited, deleted or reordered)"}
+		case !bytes.Equal(r.ComputeHash(), r.Hash):
+			return &AuditBreak{Seq: r.Seq, Reason: "content does not match its hash (edited)"}
+		}
+		if cp, ok := cps[r.Seq]; ok {
+			if !bytes.Equal(cp.HeadHash, r.Hash) || !ecdsa.VerifyASN1(ecPub, checkpointDigest(cp.Seq, cp.HeadHash), cp.Signature) {
+				return &AuditBreak{Seq: r.Seq, Reason: "signed checkpoint does not verify"}
+			}
+			rep.Checkpoints++
+			rep.LastSigned = r.Seq
+		}
+		prev, last = r.Hash, r.Seq
+		rep.Records++
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	for seq := range cps {
+		if seq > last {
+			return rep, &AuditBreak{Seq: seq, Reason: "a checkpoint names a record that is gone (log truncated)"}
+		}
+	}
+	rep.UnsignedTail = last - rep.LastSigned
+	return rep, nil
+}
