@@ -66,4 +66,23 @@ func TestRAMPoliciesThroughSDK(t *testing.T) {
 	if _, err := e.Mgr.CreateAccessKey(ctx, "acme", `{"Version":"1","Statement":[{"Effect":"Perhaps","Action":"kms:*","Resource":"*"}]}`); err == nil {
 		t.Fatal("a malformed policy was accepted")
 	}
+
+	// Another account sees the first account's CAs and certificates exactly
+	// as missing ones.
+	root, err := e.rpcCall(t, caVersion, "CreateRootCACertificate", with(caSubject("Mine"), "Algorithm", "ECC_256", "Years", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := e.Mgr.CreateAccessKey(ctx, "someone-else", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := *e
+	s.AK = stranger
+	_, err = s.rpcCall(t, caVersion, "DescribeCACertificate", map[string]interface{}{"Identifier": root["Identifier"]})
+	wantAPIError(t, err, "NotFound.Certificate", 404)
+	_, err = s.rpcCall(t, caVersion, "UpdateCACertificateStatus", map[string]interface{}{"Identifier": root["Identifier"], "Status": "REVOKE"})
+	wantAPIError(t, err, "NotFound.Certificate", 404)
+	_, err = s.kmsClient(t, "").CertificatePrivateKeySign(&kms.CertificatePrivateKeySignRequest{CertificateId: id, Algorithm: tea.String("ECDSA_SHA_256"), Message: tea.String("aGk="), MessageType: tea.String("RAW")})
+	wantAPIError(t, err, "Forbidden.ResourceNotFound", 404)
 }
