@@ -94,16 +94,8 @@ func (m *Manager) CreateCertificateWithExtension(ctx context.Context, c Caller, 
 		if r.CommonName == "" {
 			return nil, MissingParameter("CommonName")
 		}
-		name := pkix.Name{CommonName: r.CommonName}
-		for _, f := range []struct {
-			v   string
-			dst *[]string
-		}{{r.Organization, &name.Organization}, {r.OrganizationUnit, &name.OrganizationalUnit}, {r.Locality, &name.Locality}, {r.State, &name.Province}, {strings.ToUpper(r.CountryCode), &name.Country}} {
-			if f.v != "" {
-				*f.dst = []string{f.v}
-			}
-		}
-		tmpl.Subject = name
+		tmpl.Subject = subjectName(SubjectNames{CommonName: r.CommonName, Organization: r.Organization, OrganizationUnit: r.OrganizationUnit,
+			Locality: r.Locality, State: r.State, CountryCode: r.CountryCode})
 		alg, err := extensionAlgorithm(parent.Algorithm, r.AlgorithmKeySize)
 		if err != nil {
 			return nil, err

@@ -72,15 +72,8 @@ func (m *Manager) issueGenerated(ctx context.Context, c Caller, r GenerateReques
 	if err != nil {
 		return nil, err
 	}
-	name := pkix.Name{CommonName: r.CommonName}
-	for _, f := range []struct {
-		v   string
-		dst *[]string
-	}{{r.Organization, &name.Organization}, {r.OrganizationUnit, &name.OrganizationalUnit}, {r.Locality, &name.Locality}, {r.State, &name.Province}, {strings.ToUpper(r.Country), &name.Country}} {
-		if f.v != "" {
-			*f.dst = []string{f.v}
-		}
-	}
+	name := subjectName(SubjectNames{CommonName: r.CommonName, Organization: r.Organization, OrganizationUnit: r.OrganizationUnit,
+		Locality: r.Locality, State: r.State, CountryCode: r.Country})
 	tmpl := &x509.Certificate{NotBefore: nb, NotAfter: na, Subject: name, BasicConstraintsValid: true}
 	if err := r.usage(tmpl, certType); err != nil {
 		return nil, err
@@ -144,4 +137,19 @@ func (m *Manager) DescribeCertificatePrivateKey(ctx context.Context, c Caller, i
 		return "", Internal(errKeyMismatch)
 	}
 	return encryptPKCS8(der, password)
+}
+
+// subjectName builds an end-entity subject from the fields given.
+func subjectName(n SubjectNames) pkix.Name {
+	name := pkix.Name{CommonName: n.CommonName}
+	for _, f := range []struct {
+		v   string
+		dst *[]string
+	}{{n.Organization, &name.Organization}, {n.OrganizationUnit, &name.OrganizationalUnit}, {n.Locality, &name.Locality},
+		{n.State, &name.Province}, {strings.ToUpper(n.CountryCode), &name.Country}} {
+		if f.v != "" {
+			*f.dst = []string{f.v}
+		}
+	}
+	return name
 }
