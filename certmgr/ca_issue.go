@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"math/big"
 	"net"
 	"net/url"
 	"strings"
@@ -150,6 +151,12 @@ func clientSAN(tmpl *x509.Certificate, sanType int, value string) error {
 // issue applies the issuance rules every end-entity certificate obeys and
 // signs with the issuing CA's token key.
 func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertificate, tmpl *x509.Certificate, pub crypto.PublicKey, certType, id string, key *keystore.WrappedKey, labels Labels) (*IssuedResult, error) {
+	return m.issueWith(ctx, c, parent, tmpl, pub, certType, id, key, labels, nil, false)
+}
+
+// issueWith is issue with a caller-chosen serial (nil: random) and, when
+// keepKeyUsage, the template's key usage instead of the default per type.
+func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACertificate, tmpl *x509.Certificate, pub crypto.PublicKey, certType, id string, key *keystore.WrappedKey, labels Labels, serial *big.Int, keepKeyUsage bool) (*IssuedResult, error) {
 	tags, err := labels.validate()
 	if err != nil {
 		return nil, err
@@ -171,9 +178,10 @@ func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertifica
 	if err != nil {
 		return nil, Internal(err)
 	}
-	serial, err := newSerial()
-	if err != nil {
-		return nil, Internal(err)
+	if serial == nil {
+		if serial, err = newSerial(); err != nil {
+			return nil, Internal(err)
+		}
 	}
 	tmpl.SerialNumber, tmpl.AuthorityKeyId = serial, parentCert.SubjectKeyID
 	if tmpl.SubjectKeyId, err = subjectKeyID(pub); err != nil {
@@ -182,11 +190,13 @@ func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertifica
 	if parent.EnableCRL && m.public != "" {
 		tmpl.CRLDistributionPoints = []string{m.crlURL(parent.Identifier)}
 	}
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	// keyEncipherment only for RSA server keys (TLS RSA key transport);
-	// with clientAuth alone it is inconsistent (zlint).
-	if fam == "RSA" && certType == "SERVER" {
-		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	if !keepKeyUsage {
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		// keyEncipherment only for RSA server keys (TLS RSA key transport);
+		// with clientAuth alone it is inconsistent (zlint).
+		if fam == "RSA" && certType == "SERVER" {
+			tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+		}
 	}
 	if fam == "SM2" && len(tmpl.URIs) > 0 {
 		return nil, RuleViolation("SanType", "URI names are not supported in SM2 certificates.")
@@ -211,7 +221,7 @@ func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertifica
 	// Group commit: concurrent issuances share one fsync'd commit.
 	if err := m.db.Group(ctx, func(tx *store.Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, Internal(errors.New("serial collision; retry"))
+			return nil, RuleViolation("SerialNumber", "The serial number is already used by this CA.")
 		}
 		return nil, Internal(err)
 	}

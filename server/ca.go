@@ -29,6 +29,7 @@ type PrivateCA interface {
 	DeleteClientCertificate(ctx context.Context, c certmgr.Caller, id string) error
 	CreateCertificateWithExtension(ctx context.Context, c certmgr.Caller, r certmgr.ExtensionRequest) (*certmgr.IssuedResult, error)
 	GetCaInstanceCrlAddress(ctx context.Context, c certmgr.Caller, id string) (*certmgr.CrlAddress, error)
+	CreateCustomCertificate(ctx context.Context, c certmgr.Caller, r certmgr.CustomRequest) (*certmgr.IssuedResult, error)
 }
 
 const caVersion = "2020-06-30"
@@ -97,8 +98,9 @@ func caActions(ca PrivateCA) map[string]handler {
 		"GetCaInstanceCrlAddress": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
 			return ca.GetCaInstanceCrlAddress(ctx, c, p.Get("CaIdentifier"))
 		},
-		"ListClientCertificate": list(false),
-		"ListRevokeCertificate": list(true),
+		"CreateCustomCertificate": customHandler(ca),
+		"ListClientCertificate":   list(false),
+		"ListRevokeCertificate":   list(true),
 		"DeleteClientCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
 			return struct{}{}, ca.DeleteClientCertificate(ctx, c, p.Get("Identifier"))
 		},
