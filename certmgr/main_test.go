@@ -9,12 +9,13 @@ import (
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/keystore"
 	"github.com/certcustody/certcustody/softhsm"
+	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 )
 
 var tokens *softhsm.Dir
 
 func TestMain(m *testing.M) {
-	d, cleanup := softhsm.OpenForTests("certmgr")
+	d, cleanup := softhsmtest.Open("certmgr")
 	tokens = d
 	code := m.Run()
 	cleanup()
@@ -32,7 +33,7 @@ func newManager(t testing.TB) (*Manager, Caller) {
 func newManagerAt(t testing.TB) (*Manager, Caller, string) {
 	t.Helper()
 	ctx := context.Background()
-	tok := tokens.NewTestToken(t)
+	tok := softhsmtest.Token(t, tokens)
 	keys, err := keystore.Open(ctx, keystore.Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, AllowSoftwareSM2: true})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 	"strings"
 	"testing"
 
@@ -209,7 +210,7 @@ func TestDestroyRemovesEveryObject(t *testing.T) {
 }
 
 func TestWrongPINErrorDoesNotLeakPIN(t *testing.T) {
-	tok := tokens.NewTestToken(t)
+	tok := softhsmtest.Token(t, tokens)
 	const wrong = "s3cret-but-wrong-PIN-4711"
 	_, err := Open(context.Background(), Config{Module: tok.Module, TokenLabel: tok.Label, PIN: wrong})
 	if !errors.Is(err, ErrLogin) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/certcustody/certcustody/softhsm"
+	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 	"github.com/miekg/pkcs11"
 	"github.com/tjfoc/gmsm/sm2"
 	gmx509 "github.com/tjfoc/gmsm/x509"
@@ -21,7 +22,7 @@ import (
 var tokens *softhsm.Dir
 
 func TestMain(m *testing.M) {
-	d, cleanup := softhsm.OpenForTests("keystore")
+	d, cleanup := softhsmtest.Open("keystore")
 	tokens = d
 	code := m.Run()
 	cleanup()
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 // newStore opens a Store on a fresh token of its own.
 func newStore(t testing.TB) (*Store, *softhsm.Token) {
 	t.Helper()
-	tok := tokens.NewTestToken(t)
+	tok := softhsmtest.Token(t, tokens)
 	s, err := Open(context.Background(), Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, AllowSoftwareSM2: true})
 	if err != nil {
 		t.Fatalf("open keystore: %v", err)

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/asn1"
+	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -151,7 +152,7 @@ func TestSM2SignDigestMatchesMessageSignature(t *testing.T) {
 }
 
 func TestSoftwareSM2RequiresOptIn(t *testing.T) {
-	tok := tokens.NewTestToken(t)
+	tok := softhsmtest.Token(t, tokens)
 	s, err := Open(context.Background(), Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN})
 	if err != nil {
 		t.Fatal(err)

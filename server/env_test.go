@@ -14,12 +14,13 @@ import (
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/keystore"
 	"github.com/certcustody/certcustody/softhsm"
+	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 )
 
 var tokens *softhsm.Dir
 
 func TestMain(m *testing.M) {
-	d, cleanup := softhsm.OpenForTests("server")
+	d, cleanup := softhsmtest.Open("server")
 	tokens = d
 	// The SDKs honour proxy variables; every request here goes to 127.0.0.1.
 	for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"} {
@@ -47,7 +48,7 @@ type env struct {
 func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
-	tok := tokens.NewTestToken(t)
+	tok := softhsmtest.Token(t, tokens)
 	keys, err := keystore.Open(ctx, keystore.Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, AllowSoftwareSM2: true})
 	if err != nil {
 		t.Fatal(err)

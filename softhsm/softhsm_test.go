@@ -1,8 +1,10 @@
 package softhsm
 
 import (
+	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/pkcs11"
@@ -10,16 +12,38 @@ import (
 
 var testDir *Dir
 
+// TestMain opens one token directory for the package (softhsmtest cannot
+// be used here: it imports this package).
 func TestMain(m *testing.M) {
-	d, cleanup := OpenForTests("softhsm")
+	path, err := os.MkdirTemp("", "certcustody-softhsm-test-")
+	if err != nil {
+		panic(err)
+	}
+	d, err := Open(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%v\n%s\n", err, InstallHint)
+		os.RemoveAll(path)
+		os.Exit(1)
+	}
 	testDir = d
 	code := m.Run()
-	cleanup()
+	os.RemoveAll(path)
 	os.Exit(code)
 }
 
+var labelSeq atomic.Uint64
+
+func newToken(t *testing.T) *Token {
+	t.Helper()
+	tok, err := testDir.CreateToken(fmt.Sprintf("t%d", labelSeq.Add(1)), "")
+	if err != nil {
+		t.Fatalf("%v (%s)", err, InstallHint)
+	}
+	return tok
+}
+
 func TestCreateTokenLoginWithPIN(t *testing.T) {
-	tok := testDir.NewTestToken(t)
+	tok := newToken(t)
 	ctx := pkcs11.New(tok.Module)
 	if err := ctx.Initialize(); err != nil && !isCode(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		t.Fatal(err)
@@ -45,7 +69,7 @@ func TestCreateTokenLoginWithPIN(t *testing.T) {
 }
 
 func TestCreateTokenRejectsDuplicateLabel(t *testing.T) {
-	tok := testDir.NewTestToken(t)
+	tok := newToken(t)
 	if _, err := testDir.CreateToken(tok.Label, ""); err == nil {
 		t.Fatal("second token with the same label was created")
 	}
