@@ -6,10 +6,10 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
-	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 	"strings"
 	"testing"
 
+	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 	"github.com/miekg/pkcs11"
 	"github.com/tjfoc/gmsm/sm2"
 	gmx509 "github.com/tjfoc/gmsm/x509"

@@ -8,12 +8,12 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/asn1"
-	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 	"github.com/tjfoc/gmsm/sm2"
 	"github.com/tjfoc/gmsm/sm3"
 )
