@@ -51,6 +51,18 @@ func authError(status int, code, format string, args ...any) *certmgr.Error {
 // after the signature verifies, so unauthenticated traffic cannot fill the
 // nonce store.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body []byte) (*Request, error) {
+	if a.Now == nil || a.Window <= 0 {
+		// A zero Authenticator must not panic on a nil clock or refuse
+		// every request for a zero window.
+		c := *a
+		if c.Now == nil {
+			c.Now = time.Now
+		}
+		if c.Window <= 0 {
+			c.Window = 15 * time.Minute
+		}
+		a = &c
+	}
 	params, err := ParseParams(r, body)
 	if err != nil {
 		return nil, err
@@ -66,7 +78,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		if err != nil {
 			return nil, authError(http.StatusBadRequest, "IncompleteSignature", "The Authorization header is malformed.")
 		}
-		if err := checkSignedHeaders(r, auth.SignedHeaders); err != nil {
+		if err := checkSignedHeaders(r, auth.SignedHeaders, len(body) > 0); err != nil {
 			return nil, err
 		}
 		sum := sha256.Sum256(body)
@@ -114,8 +126,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 	if req.Action == "" || req.Version == "" {
 		return nil, certmgr.MissingParameter("Action")
 	}
-	if nonce == "" || len(nonce) > 128 {
+	if nonce == "" {
 		return nil, certmgr.MissingParameter("SignatureNonce")
+	}
+	if len(nonce) > 128 {
+		return nil, certmgr.InvalidParameter("SignatureNonce", "longer than 128 bytes")
 	}
 	issued, _ := parseTimestamp(ts)
 	fresh, err := a.Nonces.UseNonce(ctx, req.AccessKeyID, nonce, issued.Add(a.Window))
@@ -129,16 +144,26 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 }
 
 // checkSignedHeaders requires host and the x-acs-* headers that carry the
-// action, time, nonce and body hash to be signed, and every x-acs-* header
-// sent to be signed too.
-func checkSignedHeaders(r *http.Request, signed []string) error {
+// action, time, nonce and body hash to be signed, every x-acs-* header sent
+// to be signed too, and content-type to be signed when there is a body
+// (it decides whether the body's fields become parameters). A signed
+// header must appear at most once: with two values the signature covers
+// both but the handler would read only the first.
+func checkSignedHeaders(r *http.Request, signed []string, hasBody bool) error {
 	set := map[string]bool{}
 	for _, h := range signed {
 		set[h] = true
+		if h != "host" && len(r.Header.Values(h)) > 1 {
+			return authError(http.StatusBadRequest, "IncompleteSignature", "The signed header %q appears more than once.", h)
+		}
 	}
-	for _, must := range []string{"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"} {
-		if !set[must] {
-			return authError(http.StatusBadRequest, "IncompleteSignature", "The header %q must be signed.", must)
+	must := []string{"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"}
+	if hasBody {
+		must = append(must, "content-type")
+	}
+	for _, m := range must {
+		if !set[m] {
+			return authError(http.StatusBadRequest, "IncompleteSignature", "The header %q must be signed.", m)
 		}
 	}
 	for name := range r.Header {

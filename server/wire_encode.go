@@ -19,14 +19,25 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 
 // WriteResult encodes a result with its RequestId, as JSON or (Format=XML)
 // as <ActionResponse>…</ActionResponse>.
+//
+// A result that cannot be encoded (not an object, or, in XML, a key that is
+// not an XML name) is answered with InternalError rather than an empty
+// 200, and the error is returned for the log.
 func WriteResult(w http.ResponseWriter, format, action, requestID string, v any) error {
 	m, err := toMap(v)
-	if err != nil {
-		return err
+	if err == nil {
+		m["RequestId"] = requestID
+		if err = write(w, http.StatusOK, format, action+"Response", m); err == nil || errors.Is(err, errWritten) {
+			return err
+		}
 	}
-	m["RequestId"] = requestID
-	return write(w, http.StatusOK, format, action+"Response", m)
+	WriteError(w, format, requestID, "", certmgr.Internal(err))
+	return err
 }
+
+// errWritten wraps a failure after the status line went out; nothing more
+// can be sent then.
+var errWritten = errors.New("response partly written")
 
 // WriteError writes the cloud's error body:
 // {"RequestId","HostId","Code","Message","Recommend"}.
@@ -52,8 +63,10 @@ func write(w http.ResponseWriter, status int, format, root string, m map[string]
 		}
 	}
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
-	return err
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("%w: %w", errWritten, err)
+	}
+	return nil
 }
 
 // toMap turns a result struct into its JSON object form, so both encodings
@@ -75,6 +88,11 @@ func toMap(v any) (map[string]any, error) {
 // encodeXML writes name holding v: objects as child elements in name
 // order, arrays as repeated elements of the same name.
 func encodeXML(buf *bytes.Buffer, name string, v any) error {
+	if !isXMLName(name) {
+		// Element names come from map keys; one that is not an XML name
+		// would otherwise inject markup.
+		return fmt.Errorf("server: %q is not an XML element name", name)
+	}
 	switch x := v.(type) {
 	case []any:
 		for _, item := range x {
@@ -108,4 +126,22 @@ func encodeXML(buf *bytes.Buffer, name string, v any) error {
 		buf.WriteString("</" + name + ">")
 		return nil
 	}
+}
+
+// isXMLName reports whether s is a safe element name: an ASCII letter or
+// underscore, then letters, digits, '_', '-' or '.'. That covers every
+// field name of the cloud APIs and keeps out ':' (namespaces) and markup.
+func isXMLName(s string) bool {
+	if s == "" || strings.HasPrefix(strings.ToLower(s), "xml") {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case i > 0 && (c == '-' || c == '.' || '0' <= c && c <= '9'):
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -65,8 +65,12 @@ func parseAuthorizationV3(h string) (*authorizationV3, error) {
 	return a, nil
 }
 
-// canonicalQueryV3 is the SDK's canonical query string: sorted names (not
-// encoded, as the SDK signs them), values percent-encoded.
+// canonicalQueryV3 is the SDK's canonical query string, built exactly as
+// darabonba-openapi's getCanonicalQueryString builds it: "&name=value" per
+// parameter in byte order of names, names raw and values QueryEscaped, then
+// "+"→"%20", "*"→"%2A", "%7E"→"~" over the whole string (names included)
+// and every leading '&' trimmed. Any other reading disagrees with the SDK
+// on names holding '+' or '*' or starting with '&'.
 func canonicalQueryV3(q url.Values) string {
 	keys := make([]string, 0, len(q))
 	for k := range q {
@@ -76,16 +80,18 @@ func canonicalQueryV3(q url.Values) string {
 	var b strings.Builder
 	for _, k := range keys {
 		for _, v := range q[k] {
-			if b.Len() > 0 {
-				b.WriteByte('&')
-			}
+			b.WriteByte('&')
 			b.WriteString(k)
 			b.WriteByte('=')
-			b.WriteString(percentEncode(v))
+			b.WriteString(url.QueryEscape(v))
 		}
 	}
-	return b.String()
+	return strings.TrimLeft(rfc3986Fixups.Replace(b.String()), "&")
 }
+
+// rfc3986Fixups turns url.QueryEscape output into RFC 3986 form, as the
+// SDKs do after escaping.
+var rfc3986Fixups = strings.NewReplacer("+", "%20", "*", "%2A", "%7E", "~")
 
 // headerValue returns a request header as the client sent it; Go moves
 // Host out of the header map.
