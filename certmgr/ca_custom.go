@@ -79,15 +79,9 @@ var keyUsageBits = map[string]x509.KeyUsage{
 // CreateCustomCertificate issues a certificate for a CSR with the subject,
 // serial and extensions the ApiPassthrough names.
 func (m *Manager) CreateCustomCertificate(ctx context.Context, c Caller, r CustomRequest) (*IssuedResult, error) {
-	if r.ParentIdentifier == "" {
-		return nil, MissingParameter("ParentIdentifier")
-	}
-	if r.Csr == "" {
-		return nil, MissingParameter("Csr")
-	}
-	csr, err := csrgen.ParseCSR([]byte(r.Csr))
+	csr, err := requestCSR(r.ParentIdentifier, r.Csr)
 	if err != nil {
-		return nil, InvalidParameter("Csr", "%s", userMessage(err))
+		return nil, err
 	}
 	nb, na, err := r.validity(m.now())
 	if err != nil {
@@ -157,13 +151,7 @@ func (m *Manager) CreateCustomCertificate(ctx context.Context, c Caller, r Custo
 	if err != nil {
 		return nil, err
 	}
-	switch r.Immediately {
-	case 0:
-		res.Certificate, res.CertificateChain = "", ""
-	case 1:
-		res.CertificateChain = ""
-	}
-	return res, nil
+	return res.immediately(r.Immediately), nil
 }
 
 func parseOID(s string) (asn1.ObjectIdentifier, error) {

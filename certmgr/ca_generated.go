@@ -94,13 +94,7 @@ func (m *Manager) issueGenerated(ctx context.Context, c Caller, r GenerateReques
 	if err != nil {
 		return nil, err
 	}
-	switch r.Immediately {
-	case 0:
-		res.Certificate, res.CertificateChain = "", ""
-	case 1:
-		res.CertificateChain = ""
-	}
-	return res, nil
+	return res.immediately(r.Immediately), nil
 }
 
 // DescribeCertificatePrivateKey returns the private key of a certificate

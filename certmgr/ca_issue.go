@@ -67,15 +67,9 @@ func (m *Manager) CreateClientCertificateWithCsr(ctx context.Context, c Caller, 
 }
 
 func (m *Manager) issueWithCSR(ctx context.Context, c Caller, r IssueRequest, certType string) (*IssuedResult, error) {
-	if r.ParentIdentifier == "" {
-		return nil, MissingParameter("ParentIdentifier")
-	}
-	if r.Csr == "" {
-		return nil, MissingParameter("Csr")
-	}
-	csr, err := csrgen.ParseCSR([]byte(r.Csr))
+	csr, err := requestCSR(r.ParentIdentifier, r.Csr)
 	if err != nil {
-		return nil, InvalidParameter("Csr", "%s", userMessage(err))
+		return nil, err
 	}
 	nb, na, err := r.validity(m.now())
 	if err != nil {
@@ -233,4 +227,32 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	}
 	chain.WriteString(rest)
 	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain.String()}, nil
+}
+
+// requestCSR checks the parent and CSR parameters every CSR action takes and
+// parses (and verifies) the CSR.
+func requestCSR(parent, csrPEM string) (*csrgen.CSR, error) {
+	if parent == "" {
+		return nil, MissingParameter("ParentIdentifier")
+	}
+	if csrPEM == "" {
+		return nil, MissingParameter("Csr")
+	}
+	csr, err := csrgen.ParseCSR([]byte(csrPEM))
+	if err != nil {
+		return nil, InvalidParameter("Csr", "%s", userMessage(err))
+	}
+	return csr, nil
+}
+
+// immediately trims a result as the Immediately parameter asks: 0 returns
+// the Identifier only, 1 adds the Certificate, 2 the CertificateChain too.
+func (r *IssuedResult) immediately(n int) *IssuedResult {
+	switch n {
+	case 0:
+		r.Certificate, r.CertificateChain = "", ""
+	case 1:
+		r.CertificateChain = ""
+	}
+	return r
 }
