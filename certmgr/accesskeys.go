@@ -58,6 +58,8 @@ func (m *Manager) CreateAccessKey(ctx context.Context, accountName, policy strin
 	}
 	now := m.now()
 	var out *NewAccessKey
+	ctx, finish := m.internalAudit(ctx, "", "admin:CreateAccessKey", "accesskey/"+id)
+	defer func() { finish(err) }()
 	err = m.db.Tx(ctx, func(tx *store.Tx) error {
 		acct, err := tx.AccountByName(ctx, accountName)
 		if errors.Is(err, store.ErrNotFound) {
@@ -172,19 +174,25 @@ func (m *Manager) ListAccessKeys(ctx context.Context) ([]AccessKeyInfo, error) {
 // DisableAccessKey marks an AccessKey Inactive.
 func (m *Manager) DisableAccessKey(ctx context.Context, id string) error {
 	m.secrets.drop(id)
-	if err := m.db.SetAccessKeyStatus(ctx, id, "Inactive"); err != nil {
-		return akErr(err)
+	ctx, finish := m.internalAudit(ctx, "", "admin:DisableAccessKey", "accesskey/"+id)
+	err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAccessKeyStatus(ctx, id, "Inactive") })
+	if err != nil {
+		err = akErr(err)
 	}
-	return nil
+	finish(err)
+	return err
 }
 
 // DeleteAccessKey removes an AccessKey.
 func (m *Manager) DeleteAccessKey(ctx context.Context, id string) error {
 	m.secrets.drop(id)
-	if err := m.db.DeleteAccessKey(ctx, id); err != nil {
-		return akErr(err)
+	ctx, finish := m.internalAudit(ctx, "", "admin:DeleteAccessKey", "accesskey/"+id)
+	err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.DeleteAccessKey(ctx, id) })
+	if err != nil {
+		err = akErr(err)
 	}
-	return nil
+	finish(err)
+	return err
 }
 
 func akErr(err error) error {

@@ -15,19 +15,15 @@ import (
 	"github.com/certcustody/certcustody/keystore"
 )
 
-// The audit log: every authenticated call is a record, hash-chained to the
-// one before; every checkpointEvery records the (sequence, head hash) pair
-// is signed by the audit key in the token. `certcustody audit verify`
-// recomputes the chain and checks the signatures with the audit public key
-// (pinned outside the database as audit-public-key.pem).
+// The audit log: every authenticated call and every use of a token key is a
+// record, hash-chained to the one before and committed in the transaction
+// of the change it records (see journal.go); every checkpointEvery records
+// the (sequence, head hash) pair is signed by the audit key in the token.
+// `certcustody audit verify` recomputes the chain and checks the signatures
+// with the audit public key (pinned outside the database as
+// audit-public-key.pem).
 
 const checkpointEvery = 100
-
-// AuditEntry is what the server records about one call. It never holds a
-// secret.
-type AuditEntry struct {
-	RequestID, AccountID, AccessKeyID, Action, Resource, Code, SourceIP string
-}
 
 // Checkpoint is a signed (sequence, head hash) pair, for the log.
 type Checkpoint struct {
@@ -35,21 +31,20 @@ type Checkpoint struct {
 	HeadHash string // hex
 }
 
-// Audit appends an entry. It returns the checkpoint it signed, if this
-// record completed one, so the caller can print it to the log.
-func (m *Manager) Audit(ctx context.Context, e AuditEntry) (*Checkpoint, error) {
-	r := &store.AuditRecord{At: m.now(), RequestID: e.RequestID, AccountID: e.AccountID, AccessKeyID: e.AccessKeyID,
-		Action: e.Action, Resource: e.Resource, Code: e.Code, SourceIP: e.SourceIP}
-	if err := m.db.AppendAudit(ctx, r); err != nil {
-		return nil, err
+// signCheckpoints signs a checkpoint for every record among recs that
+// completes one (its sequence is a multiple of checkpointEvery).
+func (m *Manager) signCheckpoints(ctx context.Context, recs []*store.AuditRecord) ([]Checkpoint, error) {
+	var out []Checkpoint
+	for _, r := range recs {
+		if r.Seq%checkpointEvery != 0 {
+			continue
+		}
+		if err := m.checkpoint(ctx, r.Seq, r.Hash); err != nil {
+			return out, err
+		}
+		out = append(out, Checkpoint{Seq: r.Seq, HeadHash: hex.EncodeToString(r.Hash)})
 	}
-	if r.Seq%checkpointEvery != 0 {
-		return nil, nil
-	}
-	if err := m.checkpoint(ctx, r.Seq, r.Hash); err != nil {
-		return nil, err
-	}
-	return &Checkpoint{Seq: r.Seq, HeadHash: hex.EncodeToString(r.Hash)}, nil
+	return out, nil
 }
 
 func checkpointDigest(seq int64, head []byte) []byte {

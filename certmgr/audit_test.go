@@ -10,7 +10,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 )
 
-// TestAuditDetectsTampering appends 250 records (two signed checkpoints),
+// TestAuditDetectsTampering fills the log to 250 records (two signed checkpoints),
 // verifies the untouched log, then edits, deletes and swaps records behind
 // the service's back; each time verification names the broken record.
 func TestAuditDetectsTampering(t *testing.T) {
@@ -20,7 +20,7 @@ func TestAuditDetectsTampering(t *testing.T) {
 		sql   string
 		where int64
 	}{
-		{"edited", `UPDATE audit_log SET code = 'OK' WHERE seq = 6`, 6}, // hide a Forbidden.RAM
+		{"edited", `UPDATE audit_log SET code = 'OK' WHERE seq = 10`, 10}, // hide a Forbidden.RAM
 		{"deleted", `DELETE FROM audit_log WHERE seq = 9`, 9},
 		{"swapped", `UPDATE audit_log SET request_id = CASE seq WHEN 3 THEN (SELECT request_id FROM audit_log WHERE seq = 4) ELSE (SELECT request_id FROM audit_log WHERE seq = 3) END WHERE seq IN (3, 4)`, 3},
 		{"truncated", `DELETE FROM audit_log WHERE seq > 150`, 200},
@@ -29,19 +29,26 @@ func TestAuditDetectsTampering(t *testing.T) {
 	for _, tc := range tampers {
 		t.Run(tc.name, func(t *testing.T) {
 			m, c, path := newManagerAt(t)
-			for i := range 250 {
-				code := "OK"
-				if i%5 == 0 {
-					code = "Forbidden.RAM"
-				}
-				if _, err := m.Audit(ctx, AuditEntry{RequestID: fmt.Sprint("req-", i), AccountID: c.AccountID, AccessKeyID: c.AccessKeyID,
-					Action: "2016-01-20/DescribeCertificate", Resource: "acs:kms:cn-hangzhou:" + c.AccountID + ":certificate/*", Code: code, SourceIP: "127.0.0.1"}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			// Creating the caller's AccessKey is already on the log.
 			pub, err := m.AuditPublicKey(ctx)
 			if err != nil {
 				t.Fatal(err)
+			}
+			before, err := m.VerifyAudit(ctx, pub)
+			if err != nil || before.Records == 0 {
+				t.Fatalf("set-up records: %+v %v", before, err)
+			}
+			for i := range 250 - int(before.Records) {
+				code := "OK"
+				if (int(before.Records)+i+1)%5 == 0 { // every fifth sequence number
+
+					code = "Forbidden.RAM"
+				}
+				_, j := m.StartAudit(ctx, fmt.Sprint("req-", i), "127.0.0.1")
+				j.SetCaller(c, "2016-01-20/DescribeCertificate", "acs:kms:cn-hangzhou:"+c.AccountID+":certificate/*")
+				if _, err := j.Finish(ctx, code); err != nil {
+					t.Fatal(err)
+				}
 			}
 			rep, err := m.VerifyAudit(ctx, pub)
 			if err != nil || rep.Records != 250 || rep.Checkpoints != 2 || rep.LastSigned != 200 || rep.UnsignedTail != 50 {

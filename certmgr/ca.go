@@ -236,7 +236,8 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 	if parent != nil {
 		row.ParentIdentifier, row.CertificateType = parent.Identifier, caTypeSub
 	}
-	if err := m.db.InsertCACertificate(ctx, row); err != nil {
+	auditResource(ctx, m.caArn(c, id))
+	if err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.InsertCACertificate(ctx, row) }); err != nil {
 		return nil, Internal(err)
 	}
 	chain, err := m.chainPEM(ctx, c, row)

@@ -212,6 +212,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	if key != nil {
 		row.KeyAlgorithm, row.KeyBlob = string(key.Algorithm), key.Blob
 	}
+	auditResource(ctx, m.caArn(c, id))
 	// Group commit: concurrent issuances share one fsync'd commit.
 	if err := m.db.Group(ctx, func(tx *store.Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
 		if errors.Is(err, store.ErrConflict) {

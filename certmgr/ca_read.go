@@ -184,7 +184,7 @@ func (m *Manager) DeleteClientCertificate(ctx context.Context, c Caller, id stri
 	if id == "" {
 		return MissingParameter("Identifier")
 	}
-	err := m.db.DeleteRevokedCertificate(ctx, c.AccountID, id)
+	err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.DeleteRevokedCertificate(ctx, c.AccountID, id) })
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return NotFound("NotFound.Certificate", "The certificate %q is not found.", id)

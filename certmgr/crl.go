@@ -42,7 +42,7 @@ type CRLDocument struct {
 // CRL returns a CA's current CRL (DER), rebuilding it when revocations
 // have arrived or NextUpdate is near. The CRL endpoint is public, so any
 // CA's CRL can be fetched by its Identifier.
-func (m *Manager) CRL(ctx context.Context, identifier string) (*CRLDocument, error) {
+func (m *Manager) CRL(ctx context.Context, identifier string) (doc *CRLDocument, err error) {
 	ca, err := m.db.CAByIdentifier(ctx, identifier)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, caNotFound(identifier)
@@ -60,6 +60,10 @@ func (m *Manager) CRL(ctx context.Context, identifier string) (*CRLDocument, err
 	if !state.Dirty && state.DER != nil && now.Before(state.NextUpdate.Add(-crlRefreshMargin)) {
 		return &CRLDocument{DER: state.DER, Number: state.Number, ThisUpdate: state.ThisUpdate, NextUpdate: state.NextUpdate}, nil
 	}
+	// A build signs with the CA's key, so it is audited: as part of the
+	// call that asked for it, or on its own for the public endpoint.
+	ctx, finish := m.internalAudit(ctx, ca.AccountID, "internal:BuildCRL", m.caArn(Caller{AccountID: ca.AccountID}, ca.Identifier))
+	defer func() { finish(err) }()
 	entries, last, err := m.db.ClaimCRLBuild(ctx, identifier)
 	if err != nil {
 		return nil, Internal(err)

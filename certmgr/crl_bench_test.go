@@ -56,9 +56,10 @@ func BenchmarkCRL1M(b *testing.B) {
 		for b.Loop() {
 			id := fmt.Sprintf("extra-%d", extra)
 			extra++
-			if err := m.db.InsertIssuedCertificate(ctx, &store.IssuedCertificate{Identifier: id, AccountID: c.AccountID, IssuerIdentifier: sub,
+			row := &store.IssuedCertificate{Identifier: id, AccountID: c.AccountID, IssuerIdentifier: sub,
 				Serial: fmt.Sprintf("F%031X", extra), CertificateType: "SERVER", Status: "ISSUE", Certificate: []byte{0}, SubjectDN: "CN=x",
-				Algorithm: "ECC", KeySize: 256, NotBefore: now, NotAfter: now.AddDate(1, 0, 0), CreatedAt: now}); err != nil {
+				Algorithm: "ECC", KeySize: 256, NotBefore: now, NotAfter: now.AddDate(1, 0, 0), CreatedAt: now}
+			if err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := m.db.RevokeIssued(ctx, c.AccountID, id, 1, now); err != nil {

@@ -129,6 +129,7 @@ func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, 
 		ProtectionLevel: string(key.ProtectionLevel), Exportable: exportable,
 		Subject: dn.String(), SANs: sans, Status: StatusPending, CSR: csr, CreatedAt: now, UpdatedAt: now,
 	}
+	auditResource(ctx, m.kmsArn(c, id))
 	if err := m.db.Group(ctx, func(tx *store.Tx) error { return tx.InsertKMSCertificate(ctx, row) }); err != nil {
 		return nil, Internal(err)
 	}

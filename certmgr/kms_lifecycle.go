@@ -55,7 +55,7 @@ func (m *Manager) UploadCertificate(ctx context.Context, c Caller, req UploadCer
 	nb, na := leaf.NotBefore.UTC(), leaf.NotAfter.UTC()
 	row.NotBefore, row.NotAfter = &nb, &na
 	row.Status, row.UpdatedAt = StatusActive, m.now()
-	if err := m.db.UpdateKMSCertificate(ctx, row, StatusPending); err != nil {
+	if err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.UpdateKMSCertificate(ctx, row, StatusPending) }); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return RuleViolation("CertificateStatus", "The certificate was changed by another request.")
 		}
@@ -192,7 +192,7 @@ func (m *Manager) UpdateCertificateStatus(ctx context.Context, c Caller, id, sta
 		return RuleViolation("CertificateStatus", "A REVOKED certificate cannot change status.")
 	}
 	row.Status, row.UpdatedAt = to, m.now()
-	if err := m.db.UpdateKMSCertificate(ctx, row, from); err != nil {
+	if err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.UpdateKMSCertificate(ctx, row, from) }); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return RuleViolation("CertificateStatus", "The certificate was changed by another request.")
 		}

@@ -2,7 +2,9 @@ package certmgr
 
 import (
 	"context"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/certcustody/certcustody/certmgr/store"
@@ -20,6 +22,7 @@ type Keys interface {
 	Open(ctx context.Context, aad keystore.AAD, blob []byte) ([]byte, error)
 	GenerateWrapped(ctx context.Context, alg keystore.Algorithm, owner keystore.AAD) (*keystore.WrappedKey, error)
 	ExportWrapped(ctx context.Context, w *keystore.WrappedKey, owner keystore.AAD) ([]byte, error)
+	Observe(fn keystore.Observer)
 }
 
 var _ Keys = (*keystore.Store)(nil)
@@ -29,6 +32,7 @@ type Config struct {
 	Region    string           // default region in ARNs (e.g. cn-hangzhou)
 	PublicURL string           // base URL written into CRL distribution points
 	Now       func() time.Time // clock; time.Now when nil
+	Logger    *slog.Logger     // slog.Default() when nil
 }
 
 // Manager implements the API's operations. It is safe for concurrent use.
@@ -40,6 +44,9 @@ type Manager struct {
 	secrets *secretCache
 	crls    crlLocks
 	public  string
+	log     *slog.Logger
+
+	unaudited atomic.Uint64 // token-key uses no journal carried
 }
 
 // New returns a Manager over a keystore and a database.
@@ -52,7 +59,14 @@ func New(keys Keys, db *store.DB, cfg Config) *Manager {
 	if region == "" {
 		region = "cn-hangzhou"
 	}
-	return &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(), public: strings.TrimRight(cfg.PublicURL, "/")}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(),
+		public: strings.TrimRight(cfg.PublicURL, "/"), log: log}
+	keys.Observe(m.observeKeyUse)
+	return m
 }
 
 // Caller is the authenticated principal of a request.

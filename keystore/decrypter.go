@@ -24,8 +24,12 @@ var oaepParams = map[crypto.Hash][2]uint{
 // SHA-1 or SHA-256) or SM2 (GM/T 0009 ASN.1 ciphertext; opts ignored). Every
 // failure on a well-formed request is ErrDecrypt, so the answer gives a
 // padding oracle nothing to read.
-func (k *Signer) Decrypt(_ io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
-	k.s.ops.decrypt.Add(1)
+func (k *Signer) Decrypt(_ io.Reader, msg []byte, opts crypto.DecrypterOpts) (pt []byte, err error) {
+	mech := "CKM_RSA_PKCS_OAEP"
+	if k.alg == SM2 {
+		mech = mechSM2Software
+	}
+	defer func() { k.s.used(k.ctx, OpDecrypt, k.id, mech, err) }()
 	if k.alg == SM2 {
 		return k.s.sm2Decrypt(k.ctx, k.id, msg)
 	}
@@ -51,7 +55,7 @@ func (k *Signer) Decrypt(_ io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]
 		return k.decryptRawOAEP(msg, size, o)
 	}
 	params := pkcs11.NewOAEPParams(hm[0], hm[1], pkcs11.CKZ_DATA_SPECIFIED, nil)
-	pt, err := k.tokenDecrypt(pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_OAEP, params), msg)
+	pt, err = k.tokenDecrypt(pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_OAEP, params), msg)
 	if err == nil {
 		if o.Hash != crypto.SHA1 {
 			k.s.oaepSHA256.Store(oaepNative)

@@ -15,6 +15,12 @@ import (
 // never read. A key created non-exportable gets ErrNotExportable, and the
 // token itself refuses to wrap it (CKR_KEY_UNEXTRACTABLE).
 func (s *Store) Export(ctx context.Context, id string) ([]byte, error) {
+	der, err := s.export(ctx, id)
+	s.used(ctx, OpExport, id, mechAESWrapPad, err)
+	return der, err
+}
+
+func (s *Store) export(ctx context.Context, id string) ([]byte, error) {
 	var (
 		wrapped, kek []byte
 		soft         *softwareRecord

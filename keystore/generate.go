@@ -30,6 +30,12 @@ const serviceIDPrefix = "certcustody-"
 // Generate creates a key pair in the token with the fixed template for its
 // purpose. An ID already present in the token is refused (ErrKeyExists).
 func (s *Store) Generate(ctx context.Context, req GenerateRequest) (*Key, error) {
+	k, err := s.generate(ctx, req)
+	s.used(ctx, OpGenerate, req.ID, generateMechanism(req.Algorithm), err)
+	return k, err
+}
+
+func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error) {
 	if req.ID == "" || len(req.ID) > 128 || strings.HasPrefix(req.ID, serviceIDPrefix) {
 		return nil, fmt.Errorf("keystore: invalid key ID %q", req.ID)
 	}
@@ -45,7 +51,6 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (*Key, error)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("keystore: waiting to generate a key: %w", ctx.Err())
 	}
-	s.ops.generate.Add(1)
 	if req.Algorithm == SM2 {
 		return s.generateSM2(ctx, req)
 	}
@@ -95,7 +100,12 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (*Key, error)
 
 // Destroy removes every token object of a key. A missing key is ErrNotFound.
 func (s *Store) Destroy(ctx context.Context, id string) error {
-	s.ops.destroy.Add(1)
+	err := s.destroy(ctx, id)
+	s.used(ctx, OpDestroy, id, "", err)
+	return err
+}
+
+func (s *Store) destroy(ctx context.Context, id string) error {
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
 		objs, err := s.findObjects(sh, id)
 		if err != nil {

@@ -45,10 +45,23 @@ const (
 // Seal encrypts a small secret with AES-256-GCM under the newest KEK inside
 // the token. The blob is format‖kekVersion‖IV‖ciphertext‖tag.
 func (s *Store) Seal(ctx context.Context, aad AAD, plaintext []byte) ([]byte, error) {
+	blob, err := s.seal(ctx, aad, plaintext)
+	s.used(ctx, OpSeal, kekOf(blob), mechAESGCM, err)
+	return blob, err
+}
+
+// kekOf names the KEK a sealed blob is under, for the key-use record.
+func kekOf(blob []byte) string {
+	if len(blob) < sealHeader || blob[0] != sealFormat {
+		return "kek"
+	}
+	return kekID(binary.BigEndian.Uint32(blob[1:5]))
+}
+
+func (s *Store) seal(ctx context.Context, aad AAD, plaintext []byte) ([]byte, error) {
 	if len(plaintext) > maxSealLen {
 		return nil, fmt.Errorf("keystore: secret too large to seal (%d bytes)", len(plaintext))
 	}
-	s.ops.seal.Add(1)
 	s.service.mu.Lock()
 	v := s.service.kekVersion
 	s.service.mu.Unlock()
@@ -86,10 +99,15 @@ func (s *Store) Seal(ctx context.Context, aad AAD, plaintext []byte) ([]byte, er
 // Open decrypts a blob made by Seal with the same AAD. Any mismatch (other
 // row, flipped flag, altered byte) is ErrSealedBlob.
 func (s *Store) Open(ctx context.Context, aad AAD, blob []byte) ([]byte, error) {
+	pt, err := s.open(ctx, aad, blob)
+	s.used(ctx, OpUnseal, kekOf(blob), mechAESGCM, err)
+	return pt, err
+}
+
+func (s *Store) open(ctx context.Context, aad AAD, blob []byte) ([]byte, error) {
 	if len(blob) < sealHeader+gcmTagBits/8 || len(blob) > sealHeader+maxSealLen+gcmTagBits/8 || blob[0] != sealFormat {
 		return nil, ErrSealedBlob
 	}
-	s.ops.open.Add(1)
 	v := binary.BigEndian.Uint32(blob[1:5])
 	iv := blob[5:sealHeader]
 	var pt []byte

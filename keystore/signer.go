@@ -56,7 +56,8 @@ func (k *Signer) Algorithm() Algorithm { return k.alg }
 func (k *Signer) ID() string { return k.id }
 
 // Sign signs digest (msg for SM2) with the token key.
-func (k *Signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+func (k *Signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) (sig []byte, err error) {
+	defer func() { k.s.used(k.ctx, OpSign, k.id, signMechanism(k.alg, opts), err) }()
 	switch pub := k.pub.(type) {
 	case *rsa.PublicKey:
 		mech, input, err := rsaSignMechanism(pub, digest, opts)
@@ -72,14 +73,14 @@ func (k *Signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 		return ecdsaRawToDER(raw)
 	}
 	if k.alg == SM2 {
-		k.s.ops.sign.Add(1)
 		return k.s.sm2Sign(k.ctx, k.id, rand, digest)
 	}
 	return nil, fmt.Errorf("%w: signing with %s", ErrUnsupported, k.alg)
 }
 
 // SignDigest signs e = SM3(Z‖M) with an SM2 key (KMS MessageType=DIGEST).
-func (k *Signer) SignDigest(rand io.Reader, e []byte) ([]byte, error) {
+func (k *Signer) SignDigest(rand io.Reader, e []byte) (sig []byte, err error) {
+	defer func() { k.s.used(k.ctx, OpSign, k.id, mechSM2Software, err) }()
 	if k.alg != SM2 {
 		return nil, fmt.Errorf("%w: SignDigest on %s", ErrUnsupported, k.alg)
 	}
@@ -87,7 +88,6 @@ func (k *Signer) SignDigest(rand io.Reader, e []byte) ([]byte, error) {
 }
 
 func (k *Signer) tokenSign(mech *pkcs11.Mechanism, input []byte) ([]byte, error) {
-	k.s.ops.sign.Add(1)
 	var sig []byte
 	err := k.s.withSession(k.ctx, func(sh pkcs11.SessionHandle, _ bool) error {
 		e, err := k.s.lookup(sh, k.id)

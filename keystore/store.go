@@ -28,7 +28,8 @@ type Store struct {
 	oaepSHA256 atomic.Int32
 	closed     atomic.Bool
 	service    serviceKeys
-	ops        opCounters
+	obs        *observers
+	recoveries atomic.Uint64
 }
 
 // keyEntry is what the Store remembers about a key between calls.
@@ -52,7 +53,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: c, ctx: p11, handles: map[string]*keyEntry{}}
+	s := &Store{cfg: c, ctx: p11, handles: map[string]*keyEntry{}, obs: newObservers()}
 	fail := func(err error) (*Store, error) {
 		if s.pool != nil {
 			s.pool.close()
@@ -172,7 +173,7 @@ func (s *Store) withSession(ctx context.Context, fn func(sh pkcs11.SessionHandle
 			return err
 		}
 		s.flushHandles()
-		s.ops.recoveries.Add(1)
+		s.recoveries.Add(1)
 		if lost {
 			if rerr := s.pool.recover(ps.gen); rerr != nil {
 				return fmt.Errorf("keystore: recover token session: %w (after %v)", rerr, err)

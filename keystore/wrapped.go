@@ -30,7 +30,12 @@ type WrappedKey struct {
 // AES-GCM) to its row; AES key wrap has no AAD, so callers check that an
 // exported RSA/EC key matches its certificate.
 func (s *Store) GenerateWrapped(ctx context.Context, alg Algorithm, owner AAD) (*WrappedKey, error) {
-	s.ops.wrap.Add(1)
+	w, err := s.generateWrapped(ctx, alg, owner)
+	s.used(ctx, OpGenerateWrapped, wrapKeyID, wrappedMechanism(alg), err)
+	return w, err
+}
+
+func (s *Store) generateWrapped(ctx context.Context, alg Algorithm, owner AAD) (*WrappedKey, error) {
 	if alg == SM2 {
 		return s.generateWrappedSM2(ctx, owner)
 	}
@@ -88,6 +93,12 @@ func sessionTemplate(t []*pkcs11.Attribute) []*pkcs11.Attribute {
 // session object, wrapped again under a one-time transport key, and the
 // session object destroyed.
 func (s *Store) ExportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]byte, error) {
+	der, err := s.exportWrapped(ctx, w, owner)
+	s.used(ctx, OpExportWrapped, wrapKeyID, wrappedMechanism(w.Algorithm), err)
+	return der, err
+}
+
+func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]byte, error) {
 	if w.Algorithm == SM2 {
 		d, err := s.Open(ctx, wrappedSM2AAD(owner), w.Blob)
 		if err != nil {

@@ -52,7 +52,7 @@ func (m *metrics) handler() http.Handler {
 type tokenCollector struct{ stats func() keystore.Stats }
 
 var (
-	tokenOpsDesc     = prometheus.NewDesc("certcustody_token_operations_total", "Token operations by kind.", []string{"kind"}, nil)
+	tokenOpsDesc     = prometheus.NewDesc("certcustody_token_operations_total", "Token key uses by kind and mechanism.", []string{"kind", "mechanism"}, nil)
 	sessionsDesc     = prometheus.NewDesc("certcustody_token_sessions_in_use", "Token sessions in use.", nil, nil)
 	sessionsMaxDesc  = prometheus.NewDesc("certcustody_token_sessions_max", "Size of the token session pool.", nil, nil)
 	recoveriesDesc   = prometheus.NewDesc("certcustody_token_session_recoveries_total", "Lost sessions or logins recovered from.", nil, nil)
@@ -68,7 +68,7 @@ func (c tokenCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c tokenCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.stats()
 	for kind, n := range s.Operations {
-		ch <- prometheus.MustNewConstMetric(tokenOpsDesc, prometheus.CounterValue, float64(n), kind)
+		ch <- prometheus.MustNewConstMetric(tokenOpsDesc, prometheus.CounterValue, float64(n), string(kind.Op), kind.Mechanism)
 	}
 	ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(s.SessionsInUse))
 	ch <- prometheus.MustNewConstMetric(sessionsMaxDesc, prometheus.GaugeValue, float64(s.SessionsMax))

@@ -30,8 +30,8 @@ func TestMetricsCountRequestsAndTokenOperations(t *testing.T) {
 		`certcustody_requests_total{action="CreateCertificate",code="OK"} 1`,
 		`certcustody_requests_total{action="DescribeCertificate",code="Forbidden.ResourceNotFound"} 1`,
 		`certcustody_request_duration_seconds_count{action="CreateCertificate"} 1`,
-		`certcustody_token_operations_total{kind="generate"} 1`,
-		`certcustody_token_operations_total{kind="sign"} 1`,
+		`certcustody_token_operations_total{kind="generate",mechanism="CKM_EC_KEY_PAIR_GEN"} 1`,
+		`certcustody_token_operations_total{kind="sign",mechanism="CKM_ECDSA"} 1`,
 		`certcustody_token_sessions_max`,
 	} {
 		if !strings.Contains(string(body), want) {

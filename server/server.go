@@ -24,9 +24,11 @@ const MaxBodyBytes = 1 << 20
 // handler runs one action for an authenticated caller.
 type handler func(ctx context.Context, c certmgr.Caller, p Params) (any, error)
 
-// Auditor appends audit records.
+// Auditor starts the audit journal of a request: the records of its
+// changes and token-key uses travel in the returned context and commit with
+// the changes they record.
 type Auditor interface {
-	Audit(ctx context.Context, e certmgr.AuditEntry) (*certmgr.Checkpoint, error)
+	StartAudit(ctx context.Context, requestID, sourceIP string) (context.Context, *certmgr.Journal)
 }
 
 // Principals resolves an authenticated AccessKey to its account.
@@ -46,7 +48,7 @@ type Config struct {
 	Region     string
 	Throttle   *Throttle             // per user and action; nil: the default 10 QPS
 	TokenStats func() keystore.Stats // token counters for /metrics; optional
-	Auditor    Auditor               // records every authenticated call; optional
+	Auditor    Auditor               // records every authenticated call and token-key use; optional
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
@@ -128,11 +130,28 @@ func (s *Server) rpc(c echo.Context) error {
 	format := formatOf(r)
 	action := ""
 	accessKey := ""
+	// The journal is in ctx from the start, so a token-key use made while
+	// authenticating (unsealing an AccessKey secret) is recorded too.
+	ctx := r.Context()
+	var journal *certmgr.Journal
+	if s.cfg.Auditor != nil {
+		ctx, journal = s.cfg.Auditor.StartAudit(ctx, requestID, remoteIP(r))
+	}
+	finish := func(code string) {
+		cps, err := journal.Finish(ctx, code)
+		if err != nil {
+			s.log.Error("audit append failed", "request_id", requestID, "err", err)
+		}
+		for _, cp := range cps {
+			s.log.Info("audit checkpoint", "seq", cp.Seq, "head_hash", cp.HeadHash)
+		}
+	}
 	// A panic must not take the connection down without an answer, and its
 	// value (which could hold request data) goes only to the log.
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in handler", "request_id", requestID, "action", action, "panic", fmt.Sprint(p))
+			finish("InternalError")
 			WriteError(w, format, requestID, r.Host, certmgr.Internal(fmt.Errorf("panic")))
 		}
 	}()
@@ -141,8 +160,9 @@ func (s *Server) rpc(c echo.Context) error {
 		if e.HTTPStatus >= 500 {
 			level = slog.LevelError
 		}
+		finish(e.Code)
 		s.metrics.observe(action, e.Code, start)
-		s.log.Log(r.Context(), level, "request failed", "request_id", requestID, "action", action, "access_key_id", accessKey,
+		s.log.Log(ctx, level, "request failed", "request_id", requestID, "action", action, "access_key_id", accessKey,
 			"code", e.Code, "status", e.HTTPStatus, "err", errString(e.Err), "ms", time.Since(start).Milliseconds(), "remote", remoteIP(r))
 		WriteError(w, format, requestID, r.Host, e)
 		return nil
@@ -154,7 +174,7 @@ func (s *Server) rpc(c echo.Context) error {
 	if len(body) > MaxBodyBytes {
 		return fail(&certmgr.Error{Code: "RequestEntityTooLarge", HTTPStatus: http.StatusRequestEntityTooLarge, Message: "The request body exceeds 1 MiB."})
 	}
-	req, err := s.auth.Authenticate(r.Context(), r, body)
+	req, err := s.auth.Authenticate(ctx, r, body)
 	if err != nil {
 		return fail(certmgr.AsError(err))
 	}
@@ -165,42 +185,27 @@ func (s *Server) rpc(c echo.Context) error {
 	if !s.cfg.Throttle.Allow(req.AccessKeyID, req.Action, s.cfg.Now()) {
 		return fail(throttled())
 	}
-	principal, err := s.cfg.Principals.LookupAccessKey(r.Context(), req.AccessKeyID)
+	principal, err := s.cfg.Principals.LookupAccessKey(ctx, req.AccessKeyID)
 	if err != nil {
 		return fail(certmgr.AsError(err))
 	}
 	caller := certmgr.Caller{AccountID: principal.AccountID, AccessKeyID: principal.AccessKeyID, Region: req.Params.Get("RegionId"), SourceIP: remoteIP(r)}
 	// From here on the call is authenticated: its outcome, allowed or not,
 	// is an audit record.
-	audited := func(code string) {
-		if s.cfg.Auditor == nil {
-			return
-		}
-		_, resource := s.ramTarget(req, caller)
-		cp, err := s.cfg.Auditor.Audit(context.WithoutCancel(r.Context()), certmgr.AuditEntry{RequestID: requestID, AccountID: caller.AccountID,
-			AccessKeyID: caller.AccessKeyID, Action: req.Version + "/" + req.Action, Resource: resource, Code: code, SourceIP: caller.SourceIP})
-		if err != nil {
-			s.log.Error("audit append failed", "request_id", requestID, "err", err)
-		} else if cp != nil {
-			s.log.Info("audit checkpoint", "seq", cp.Seq, "head_hash", cp.HeadHash)
-		}
-	}
-	failAudited := func(e *certmgr.Error) error {
-		audited(e.Code)
-		return fail(e)
-	}
+	_, resource := s.ramTarget(req, caller)
+	journal.SetCaller(caller, req.Version+"/"+req.Action, resource)
 	h, ok := s.actions[req.Version+"/"+req.Action]
 	if !ok {
-		return failAudited(certmgr.NotFound("InvalidAction.NotFound", "Specified api %q is not found in version %q.", req.Action, req.Version))
+		return fail(certmgr.NotFound("InvalidAction.NotFound", "Specified api %q is not found in version %q.", req.Action, req.Version))
 	}
 	if err := s.authorize(principal, req, caller, r.TLS != nil); err != nil {
-		return failAudited(certmgr.AsError(err))
+		return fail(certmgr.AsError(err))
 	}
-	result, err := h(r.Context(), caller, req.Params)
+	result, err := h(ctx, caller, req.Params)
 	if err != nil {
-		return failAudited(certmgr.AsError(err))
+		return fail(certmgr.AsError(err))
 	}
-	audited("OK")
+	finish("OK")
 	s.metrics.observe(action, "OK", start)
 	s.log.Info("request", "request_id", requestID, "action", action, "access_key_id", accessKey, "account_id", caller.AccountID,
 		"status", http.StatusOK, "ms", time.Since(start).Milliseconds(), "remote", caller.SourceIP)

@@ -25,8 +25,8 @@ type AccessKey struct {
 }
 
 // InsertAccount adds an account; a taken name is ErrConflict.
-func (q queries) InsertAccount(ctx context.Context, a *Account) error {
-	_, err := q.e.ExecContext(ctx, `INSERT INTO accounts (id, name, created_at) VALUES (?,?,?)`, a.ID, a.Name, ms(a.CreatedAt))
+func (q writers) InsertAccount(ctx context.Context, a *Account) error {
+	_, err := q.x.ExecContext(ctx, `INSERT INTO accounts (id, name, created_at) VALUES (?,?,?)`, a.ID, a.Name, ms(a.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("store: insert account: %w", mapErr(err))
 	}
@@ -46,8 +46,8 @@ func (q queries) AccountByName(ctx context.Context, name string) (*Account, erro
 }
 
 // InsertAccessKey adds an access key.
-func (q queries) InsertAccessKey(ctx context.Context, k *AccessKey) error {
-	_, err := q.e.ExecContext(ctx, `INSERT INTO access_keys (id, account_id, secret_sealed, status, policy, created_at) VALUES (?,?,?,?,?,?)`,
+func (q writers) InsertAccessKey(ctx context.Context, k *AccessKey) error {
+	_, err := q.x.ExecContext(ctx, `INSERT INTO access_keys (id, account_id, secret_sealed, status, policy, created_at) VALUES (?,?,?,?,?,?)`,
 		k.ID, k.AccountID, k.SecretSealed, k.Status, k.Policy, ms(k.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("store: insert access key: %w", mapErr(err))
@@ -90,8 +90,8 @@ func (q queries) ListAccessKeys(ctx context.Context) ([]*AccessKey, error) {
 }
 
 // SetAccessKeyStatus sets Active or Inactive.
-func (q queries) SetAccessKeyStatus(ctx context.Context, id, status string) error {
-	res, err := q.e.ExecContext(ctx, `UPDATE access_keys SET status = ? WHERE id = ?`, status, id)
+func (q writers) SetAccessKeyStatus(ctx context.Context, id, status string) error {
+	res, err := q.x.ExecContext(ctx, `UPDATE access_keys SET status = ? WHERE id = ?`, status, id)
 	if err != nil {
 		return fmt.Errorf("store: update access key: %w", mapErr(err))
 	}
@@ -102,8 +102,8 @@ func (q queries) SetAccessKeyStatus(ctx context.Context, id, status string) erro
 }
 
 // DeleteAccessKey removes an access key.
-func (q queries) DeleteAccessKey(ctx context.Context, id string) error {
-	res, err := q.e.ExecContext(ctx, `DELETE FROM access_keys WHERE id = ?`, id)
+func (q writers) DeleteAccessKey(ctx context.Context, id string) error {
+	res, err := q.x.ExecContext(ctx, `DELETE FROM access_keys WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("store: delete access key: %w", mapErr(err))
 	}

@@ -44,28 +44,27 @@ func (r *AuditRecord) ComputeHash() []byte {
 	return h.Sum(nil)
 }
 
-// AppendAudit appends a record at the head of the chain (group-committed:
-// the committer serialises appends, so the chain has no forks).
-func (s *DB) AppendAudit(ctx context.Context, r *AuditRecord) error {
-	return s.Group(ctx, func(tx *Tx) error {
-		var seq int64
-		var prev []byte
-		err := tx.e.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: audit head: %w", err)
-		}
-		if prev == nil {
-			prev = make([]byte, sha256.Size)
-		}
-		r.Seq, r.PrevHash = seq+1, prev
-		r.Hash = r.ComputeHash()
-		_, err = tx.e.ExecContext(ctx, `INSERT INTO audit_log (seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash)
+// appendAudit appends a record at the head of the chain. Every transaction
+// holds SQLite's write lock from BEGIN (txlock=immediate), so reading the
+// head and appending after it cannot fork the chain.
+func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) error {
+	var seq int64
+	var prev []byte
+	err := tx.e.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: audit head: %w", err)
+	}
+	if prev == nil {
+		prev = make([]byte, sha256.Size)
+	}
+	r.Seq, r.PrevHash = seq+1, prev
+	r.Hash = r.ComputeHash()
+	_, err = tx.e.ExecContext(ctx, `INSERT INTO audit_log (seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?)`, r.Seq, ms(r.At), r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP, r.PrevHash, r.Hash)
-		if err != nil {
-			return fmt.Errorf("store: append audit record: %w", err)
-		}
-		return nil
-	})
+	if err != nil {
+		return fmt.Errorf("store: append audit record: %w", err)
+	}
+	return nil
 }
 
 // AuditCheckpoint is a signed (sequence, head hash) pair.

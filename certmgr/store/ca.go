@@ -34,12 +34,12 @@ const caColumns = `identifier, account_id, parent_identifier, certificate_type, 
 	serial, subject_dn, years, path_len, enable_crl, crl_day, not_before, not_after, created_at, tags, resource_group_id`
 
 // InsertCACertificate adds a CA.
-func (q queries) InsertCACertificate(ctx context.Context, c *CACertificate) error {
+func (q writers) InsertCACertificate(ctx context.Context, c *CACertificate) error {
 	var parent any
 	if c.ParentIdentifier != "" {
 		parent = c.ParentIdentifier
 	}
-	_, err := q.e.ExecContext(ctx, `INSERT INTO ca_certificates (`+caColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.x.ExecContext(ctx, `INSERT INTO ca_certificates (`+caColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.Identifier, c.AccountID, parent, c.CertificateType, c.KeyID, c.Algorithm, c.KeySize, c.Status, c.Certificate,
 		c.Serial, c.SubjectDN, c.Years, c.PathLen, boolInt(c.EnableCRL), c.CRLDay, ms(c.NotBefore), ms(c.NotAfter), ms(c.CreatedAt),
 		tagsOrEmpty(c.Tags), c.ResourceGroupID)
@@ -124,8 +124,8 @@ const issuedColumns = `identifier, account_id, issuer_identifier, serial, certif
 
 // InsertIssuedCertificate adds an issued certificate; a serial already used
 // by the same issuer is ErrConflict.
-func (q queries) InsertIssuedCertificate(ctx context.Context, c *IssuedCertificate) error {
-	_, err := q.e.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+func (q writers) InsertIssuedCertificate(ctx context.Context, c *IssuedCertificate) error {
+	_, err := q.x.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.Identifier, c.AccountID, c.IssuerIdentifier, c.Serial, c.CertificateType, c.Status, c.Certificate, c.SubjectDN,
 		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt), c.KeyAlgorithm, c.KeyBlob,
 		tagsOrEmpty(c.Tags), c.ResourceGroupID)
@@ -208,15 +208,16 @@ func (q queries) ListIssuedCertificates(ctx context.Context, accountID string, r
 
 // DeleteRevokedCertificate hides an account's revoked certificate (it stays
 // on its CA's CRL); a live one is ErrConflict.
-func (q queries) DeleteRevokedCertificate(ctx context.Context, accountID, identifier string) error {
-	res, err := q.e.ExecContext(ctx, `UPDATE issued_certificates SET deleted = 1 WHERE account_id = ? AND identifier = ? AND status = 'REVOKE' AND deleted = 0`, accountID, identifier)
+func (q writers) DeleteRevokedCertificate(ctx context.Context, accountID, identifier string) error {
+	res, err := q.x.ExecContext(ctx, `UPDATE issued_certificates SET deleted = 1 WHERE account_id = ? AND identifier = ? AND status = 'REVOKE' AND deleted = 0`, accountID, identifier)
 	if err != nil {
 		return fmt.Errorf("store: delete certificate: %w", mapErr(err))
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		return nil
 	}
-	if _, err := q.GetIssuedCertificate(ctx, accountID, identifier); err != nil {
+	r := queries{e: q.x}
+	if _, err := r.GetIssuedCertificate(ctx, accountID, identifier); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: certificate is not revoked", ErrConflict)

@@ -15,9 +15,10 @@ import (
 const maxGroup = 256
 
 type groupReq struct {
-	ctx context.Context
-	fn  func(tx *Tx) error
-	res chan error
+	ctx  context.Context
+	fn   func(tx *Tx) error
+	done func(err error) // told the request's outcome in the committer, before res
+	res  chan error
 }
 
 type committer struct {
@@ -39,9 +40,23 @@ func (c *committer) stop() {
 
 // Group runs fn in a transaction shared with concurrent callers and returns
 // after that transaction commits. fn's writes are atomic on their own: if
-// fn fails they are rolled back and the others still commit.
+// fn fails they are rolled back and the others still commit. The audit
+// records pending in ctx's Journal are appended inside fn's savepoint.
 func (s *DB) Group(ctx context.Context, fn func(tx *Tx) error) error {
-	r := groupReq{ctx: ctx, fn: fn, res: make(chan error, 1)}
+	j := JournalFrom(ctx)
+	var b batch
+	r := groupReq{ctx: ctx, res: make(chan error, 1),
+		fn: func(tx *Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			b = j.take()
+			return appendBatch(ctx, tx, b)
+		},
+		// The journal learns the outcome even when the caller has stopped
+		// waiting, so a committed record is never written twice.
+		done: func(err error) { j.settle(b, err == nil) },
+	}
 	select {
 	case s.group.reqs <- r:
 	case <-ctx.Done():
@@ -79,6 +94,7 @@ func (c *committer) run() {
 func (c *committer) commit(batch []groupReq) {
 	fail := func(err error) {
 		for _, r := range batch {
+			r.done(err)
 			r.res <- err
 		}
 	}
@@ -87,7 +103,7 @@ func (c *committer) commit(batch []groupReq) {
 		fail(fmt.Errorf("store: begin group: %w", err))
 		return
 	}
-	tx := &Tx{tx: sqlTx, queries: queries{e: sqlTx}}
+	tx := newTx(sqlTx)
 	errs := make([]error, len(batch))
 	for i, r := range batch {
 		if _, err := sqlTx.Exec(`SAVEPOINT w`); err != nil {
@@ -113,6 +129,7 @@ func (c *committer) commit(batch []groupReq) {
 		return
 	}
 	for i, r := range batch {
+		r.done(errs[i])
 		r.res <- errs[i]
 	}
 }

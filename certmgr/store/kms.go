@@ -35,8 +35,8 @@ const kmsColumns = `id, account_id, key_id, key_spec, protection_level, exportab
 	certificate, chain, serial, issuer, signature_algorithm, not_before, not_after, created_at, updated_at`
 
 // InsertKMSCertificate adds a new row.
-func (q queries) InsertKMSCertificate(ctx context.Context, c *KMSCertificate) error {
-	_, err := q.e.ExecContext(ctx, `INSERT INTO kms_certificates (`+kmsColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+func (q writers) InsertKMSCertificate(ctx context.Context, c *KMSCertificate) error {
+	_, err := q.x.ExecContext(ctx, `INSERT INTO kms_certificates (`+kmsColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.ID, c.AccountID, c.KeyID, c.KeySpec, c.ProtectionLevel, boolInt(c.Exportable), c.Subject, joinList(c.SANs),
 		c.Status, c.CSR, c.Certificate, c.Chain, c.Serial, c.Issuer, c.SignatureAlgorithm,
 		nullMS(c.NotBefore), nullMS(c.NotAfter), ms(c.CreatedAt), ms(c.UpdatedAt))
@@ -59,8 +59,8 @@ func (q queries) GetKMSCertificate(ctx context.Context, accountID, id string) (*
 
 // UpdateKMSCertificate writes every mutable field of c, but only if the row
 // still has status fromStatus (compare-and-set); otherwise ErrConflict.
-func (q queries) UpdateKMSCertificate(ctx context.Context, c *KMSCertificate, fromStatus string) error {
-	res, err := q.e.ExecContext(ctx, `UPDATE kms_certificates SET status = ?, certificate = ?, chain = ?, serial = ?, issuer = ?,
+func (q writers) UpdateKMSCertificate(ctx context.Context, c *KMSCertificate, fromStatus string) error {
+	res, err := q.x.ExecContext(ctx, `UPDATE kms_certificates SET status = ?, certificate = ?, chain = ?, serial = ?, issuer = ?,
 		signature_algorithm = ?, not_before = ?, not_after = ?, updated_at = ? WHERE account_id = ? AND id = ? AND status = ?`,
 		c.Status, c.Certificate, c.Chain, c.Serial, c.Issuer, c.SignatureAlgorithm, nullMS(c.NotBefore), nullMS(c.NotAfter),
 		ms(c.UpdatedAt), c.AccountID, c.ID, fromStatus)
@@ -74,8 +74,8 @@ func (q queries) UpdateKMSCertificate(ctx context.Context, c *KMSCertificate, fr
 }
 
 // DeleteKMSCertificate removes the account's row.
-func (q queries) DeleteKMSCertificate(ctx context.Context, accountID, id string) error {
-	res, err := q.e.ExecContext(ctx, `DELETE FROM kms_certificates WHERE account_id = ? AND id = ?`, accountID, id)
+func (q writers) DeleteKMSCertificate(ctx context.Context, accountID, id string) error {
+	res, err := q.x.ExecContext(ctx, `DELETE FROM kms_certificates WHERE account_id = ? AND id = ?`, accountID, id)
 	if err != nil {
 		return fmt.Errorf("store: delete certificate: %w", mapErr(err))
 	}

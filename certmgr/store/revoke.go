@@ -136,12 +136,14 @@ func (s *DB) ClaimCRLBuild(ctx context.Context, ca string) (entries []Revoked, l
 
 // SaveCRL stores a built CRL; the dirty flag is left as revocations set it.
 func (s *DB) SaveCRL(ctx context.Context, ca string, c *CRL) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE crls SET crl_number = ?, der = ?, this_update = ?, next_update = ? WHERE ca_identifier = ?`,
-		c.Number, c.DER, ms(c.ThisUpdate), ms(c.NextUpdate), ca)
-	if err != nil {
-		return fmt.Errorf("store: save CRL: %w", err)
-	}
-	return nil
+	return s.Tx(ctx, func(tx *Tx) error {
+		_, err := tx.e.ExecContext(ctx, `UPDATE crls SET crl_number = ?, der = ?, this_update = ?, next_update = ? WHERE ca_identifier = ?`,
+			c.Number, c.DER, ms(c.ThisUpdate), ms(c.NextUpdate), ca)
+		if err != nil {
+			return fmt.Errorf("store: save CRL: %w", err)
+		}
+		return nil
+	})
 }
 
 // MarkCRLDirty forces the next fetch of a CA's CRL to rebuild it.

@@ -60,32 +60,55 @@ func (s *DB) Close() error {
 func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Tx runs fn in one transaction: committed when fn returns nil, rolled back
-// otherwise. certmgr uses it to make a token change and its row atomic.
+// otherwise. certmgr uses it to make a token change and its row atomic. The
+// audit records pending in ctx's Journal are appended before the commit.
 func (s *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&Tx{tx: sqlTx, queries: queries{e: sqlTx}}); err != nil {
+	tx := newTx(sqlTx)
+	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
+	j := JournalFrom(ctx)
+	b := j.take()
+	if err := appendBatch(ctx, tx, b); err != nil {
+		_ = sqlTx.Rollback()
+		j.settle(b, false)
+		return err
+	}
 	if err := sqlTx.Commit(); err != nil {
+		j.settle(b, false)
 		return fmt.Errorf("store: commit: %w", mapErr(err))
 	}
+	j.settle(b, true)
 	return nil
 }
 
-// Tx is an open transaction; its methods mirror DB's writers.
+// Tx is an open transaction: it runs both the readers and the writers.
+// Writers exist only here, so every change goes through Tx or Group and
+// carries its audit records.
 type Tx struct {
 	queries
+	writers
 	tx *sql.Tx
 }
 
-// queries holds every statement; DB runs them on their own, Tx inside the
-// transaction.
+func newTx(sqlTx *sql.Tx) *Tx {
+	return &Tx{tx: sqlTx, queries: queries{e: sqlTx}, writers: writers{x: sqlTx}}
+}
+
+// queries holds the read statements; DB runs them on their own, Tx inside
+// the transaction.
 type queries struct {
 	e execer
+}
+
+// writers holds the statements that change rows; only a Tx has them.
+type writers struct {
+	x execer
 }
 
 // execer is what both *sql.DB and *sql.Tx offer.

@@ -39,12 +39,12 @@ func TestKMSCertificateScopedToAccount(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	for _, a := range []string{"a1", "a2"} {
-		if err := db.InsertAccount(ctx, &Account{ID: a, Name: a, CreatedAt: now}); err != nil {
+		if err := db.Tx(ctx, func(tx *Tx) error { return tx.InsertAccount(ctx, &Account{ID: a, Name: a, CreatedAt: now}) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c := &KMSCertificate{ID: "c1", AccountID: "a1", KeyID: "k1", KeySpec: "EC_P256", ProtectionLevel: "HSM", Subject: "CN=x", SANs: []string{"a.example", "b.example"}, Status: "PENDING", CSR: []byte{1}, CreatedAt: now, UpdatedAt: now}
-	if err := db.InsertKMSCertificate(ctx, c); err != nil {
+	if err := db.Tx(ctx, func(tx *Tx) error { return tx.InsertKMSCertificate(ctx, c) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.GetKMSCertificate(ctx, "a2", "c1"); !errors.Is(err, ErrNotFound) {
@@ -56,17 +56,17 @@ func TestKMSCertificateScopedToAccount(t *testing.T) {
 	}
 	dup := *c
 	dup.ID = "c2"
-	if err := db.InsertKMSCertificate(ctx, &dup); !errors.Is(err, ErrConflict) {
+	if err := db.Tx(ctx, func(tx *Tx) error { return tx.InsertKMSCertificate(ctx, &dup) }); !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate key ID: %v", err)
 	}
 	got.Status = "ACTIVE"
-	if err := db.UpdateKMSCertificate(ctx, got, "PENDING"); err != nil {
+	if err := db.Tx(ctx, func(tx *Tx) error { return tx.UpdateKMSCertificate(ctx, got, "PENDING") }); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.UpdateKMSCertificate(ctx, got, "PENDING"); !errors.Is(err, ErrConflict) {
+	if err := db.Tx(ctx, func(tx *Tx) error { return tx.UpdateKMSCertificate(ctx, got, "PENDING") }); !errors.Is(err, ErrConflict) {
 		t.Fatalf("compare-and-set on a changed status: %v", err)
 	}
-	if err := db.DeleteKMSCertificate(ctx, "a2", "c1"); !errors.Is(err, ErrNotFound) {
+	if err := db.Tx(ctx, func(tx *Tx) error { return tx.DeleteKMSCertificate(ctx, "a2", "c1") }); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("other account deleted the row: %v", err)
 	}
 	rows, total, err := db.ListKMSCertificates(ctx, "a1", 0, 10)

@@ -111,7 +111,7 @@ func TestEmbeddedDefaultServeCallAccessKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`UPDATE audit_log SET code = 'OK' WHERE seq = 2`); err != nil {
+	if _, err := raw.Exec(`UPDATE audit_log SET resource = resource || '-edited' WHERE seq = 2`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()

@@ -33,6 +33,8 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 
 func serve(ctx context.Context, g *globalFlags, listen string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	// certmgr logs (audit warnings) through the default logger.
+	slog.SetDefault(log)
 	if err := checkDataDirPrivate(g.dataDir); err != nil {
 		return err
 	}

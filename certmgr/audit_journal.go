@@ -1,0 +1,126 @@
+package certmgr
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/certcustody/certcustody/certmgr/store"
+	"github.com/certcustody/certcustody/keystore"
+)
+
+// Journal collects the audit records of one operation. The records travel
+// in the context: each store transaction the operation runs appends the
+// records pending at that moment, so the record of a change commits with
+// the change or not at all. Finish writes what no change carried. A nil
+// *Journal records nothing.
+type Journal struct {
+	m *Manager
+	j *store.Journal
+}
+
+// StartAudit returns ctx carrying a new journal for a request. Token-key
+// uses made with the returned ctx are recorded from now on; the call record
+// exists once SetCaller names the caller.
+func (m *Manager) StartAudit(ctx context.Context, requestID, sourceIP string) (context.Context, *Journal) {
+	j := store.NewJournal(requestID, sourceIP, m.now)
+	return store.WithJournal(ctx, j), &Journal{m: m, j: j}
+}
+
+// SetCaller names the authenticated caller and the call: action is
+// "Version/Action", resource the ARN the call is authorized against.
+func (a *Journal) SetCaller(c Caller, action, resource string) {
+	if a == nil {
+		return
+	}
+	a.j.SetCall(c.AccountID, c.AccessKeyID, action, resource)
+}
+
+// Finish writes what is still pending when the operation ends with code:
+// the call record if no change carried it (or a second record when the
+// call failed after its change committed), and key uses that no
+// transaction carried. It returns the checkpoints it signed, for the log.
+func (a *Journal) Finish(ctx context.Context, code string) ([]Checkpoint, error) {
+	if a == nil {
+		return nil, nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := a.m.db.Flush(ctx, a.j, code); err != nil {
+		return nil, err
+	}
+	return a.m.signCheckpoints(ctx, a.j.Written())
+}
+
+// auditResource names the resource a creating call is making, so that its
+// audit record carries the new ARN instead of a wildcard.
+func auditResource(ctx context.Context, arn string) { store.JournalFrom(ctx).SetResource(arn) }
+
+// caArn is the RAM resource name of a Private CA certificate.
+func (m *Manager) caArn(c Caller, id string) string {
+	return "acs:yundun-cert:" + m.regionOf(c) + ":" + c.AccountID + ":certificate/" + id
+}
+
+// internalAudit starts a journal for work no API call carries (a CRL built
+// for the public endpoint, an administrative command) unless ctx already
+// has one. finish must be called with the outcome.
+func (m *Manager) internalAudit(ctx context.Context, accountID, action, resource string) (context.Context, func(error)) {
+	if store.JournalFrom(ctx) != nil {
+		return ctx, func(error) {}
+	}
+	ctx, j := m.StartAudit(ctx, "internal-"+uuid.NewString(), "")
+	j.j.SetCall(accountID, "", action, resource)
+	return ctx, func(err error) {
+		code := "OK"
+		if err != nil {
+			code = AsError(err).Code
+		}
+		if _, ferr := j.Finish(ctx, code); ferr != nil {
+			m.log.Error("audit: cannot record internal operation", "action", action, "err", ferr)
+		}
+	}
+}
+
+// observeKeyUse is the keystore observer: each token-key use becomes a
+// record in the journal of the operation that made it. The audit key is
+// the exception: its only use is signing checkpoints, which are their own
+// record.
+func (m *Manager) observeKeyUse(ctx context.Context, u keystore.KeyUse) {
+	if u.KeyID == keystore.AuditKeyID {
+		return
+	}
+	j := store.JournalFrom(ctx)
+	if j == nil {
+		m.unaudited.Add(1)
+		m.log.Warn("audit: token key used outside an audited operation", "op", string(u.Op), "key_id", u.KeyID)
+		return
+	}
+	action := "token:" + string(u.Op)
+	if u.Mechanism != "" {
+		action += "/" + u.Mechanism
+	}
+	j.AddUse(action, u.KeyID, keyUseCode(u.Err))
+}
+
+// keyUseCode classifies a key use's outcome without the error text.
+func keyUseCode(err error) string {
+	switch {
+	case err == nil:
+		return "OK"
+	case errors.Is(err, keystore.ErrNotExportable):
+		return "Failed.NotExportable"
+	case errors.Is(err, keystore.ErrNotFound):
+		return "Failed.KeyNotFound"
+	case errors.Is(err, keystore.ErrDecrypt), errors.Is(err, keystore.ErrSealedBlob):
+		return "Failed.Decrypt"
+	case errors.Is(err, keystore.ErrUnsupported):
+		return "Failed.Unsupported"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "Failed.Canceled"
+	}
+	return "Failed.Token"
+}
+
+// UnauditedKeyUses counts token-key uses made outside any journal; a
+// healthy service keeps it at zero.
+func (m *Manager) UnauditedKeyUses() uint64 { return m.unaudited.Load() }

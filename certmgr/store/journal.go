@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// A Journal carries the audit records of one operation (an API call, a CRL
+// build, an administrative command) until a transaction commits them. Every
+// transaction run through Tx or Group with a Journal in its context appends
+// the records pending at that moment before it commits, so a change and the
+// record of it commit or roll back together: the call record goes with the
+// first change the call commits, and each token-key use with the first
+// transaction after it. Records of an operation that changes nothing are
+// written by Flush at its end.
+type Journal struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	call     *AuditRecord  // the call's record once its caller is known
+	callDone bool          // the call record has committed
+	base     AuditRecord   // RequestID and SourceIP, known from the start
+	uses     []AuditRecord // key uses not yet committed
+	written  []*AuditRecord
+}
+
+// NewJournal starts a journal for one request.
+func NewJournal(requestID, sourceIP string, now func() time.Time) *Journal {
+	return &Journal{now: now, base: AuditRecord{RequestID: requestID, SourceIP: sourceIP}}
+}
+
+type journalKey struct{}
+
+// WithJournal returns ctx carrying j.
+func WithJournal(ctx context.Context, j *Journal) context.Context {
+	return context.WithValue(ctx, journalKey{}, j)
+}
+
+// JournalFrom returns the journal ctx carries, or nil.
+func JournalFrom(ctx context.Context) *Journal {
+	j, _ := ctx.Value(journalKey{}).(*Journal)
+	return j
+}
+
+// SetCall names the operation once its caller is authenticated. The call
+// record's Code is "OK" when it commits with a change; Flush writes it with
+// the final code otherwise.
+func (j *Journal) SetCall(accountID, accessKeyID, action, resource string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	r := j.base
+	r.AccountID, r.AccessKeyID, r.Action, r.Resource = accountID, accessKeyID, action, resource
+	j.call = &r
+}
+
+// SetResource names the resource a creating call made (its ARN was not
+// known when the call started); it changes a call record not yet written.
+func (j *Journal) SetResource(resource string) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.call != nil && !j.callDone {
+		j.call.Resource = resource
+	}
+}
+
+// AddUse notes one use of a token key: op is what was done ("token:Sign"),
+// keyID which key, code "OK" or why it failed.
+func (j *Journal) AddUse(op, keyID, code string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.uses = append(j.uses, AuditRecord{At: j.now(), Action: op, Resource: keyID, Code: code})
+}
+
+// Written returns the records this journal has committed so far.
+func (j *Journal) Written() []*AuditRecord {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]*AuditRecord(nil), j.written...)
+}
+
+// CallRecorded reports whether the call record has committed.
+func (j *Journal) CallRecorded() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.callDone
+}
+
+// batch is what one transaction appends from a journal.
+type batch struct {
+	call *AuditRecord // nil when the call record is not part of it
+	uses []*AuditRecord
+}
+
+func (b batch) records() []*AuditRecord {
+	if b.call == nil {
+		return b.uses
+	}
+	return append([]*AuditRecord{b.call}, b.uses...)
+}
+
+// take removes the records to append in a transaction that made a change:
+// the call record (first time only, Code "OK") and the pending key uses,
+// which carry the caller's identity as known now.
+func (j *Journal) take() batch {
+	if j == nil {
+		return batch{}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var b batch
+	if j.call != nil && !j.callDone {
+		r := *j.call
+		r.At, r.Code = j.now(), "OK"
+		b.call = &r
+		j.callDone = true
+	}
+	b.uses = j.takeUsesLocked()
+	return b
+}
+
+// flush removes what Flush must still write: the call record with its
+// final code when it has not committed (or, when it committed as "OK" but
+// the call then failed, a second record with the failure), and the pending
+// key uses.
+func (j *Journal) flush(code string) batch {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var b batch
+	if j.call != nil && (!j.callDone || code != "OK") {
+		r := *j.call
+		r.At, r.Code = j.now(), code
+		b.call = &r
+		j.callDone = true
+	}
+	b.uses = j.takeUsesLocked()
+	return b
+}
+
+func (j *Journal) takeUsesLocked() []*AuditRecord {
+	out := make([]*AuditRecord, 0, len(j.uses))
+	for _, u := range j.uses {
+		r := j.base
+		if j.call != nil {
+			r = *j.call
+		}
+		r.At, r.Action, r.Resource, r.Code = u.At, u.Action, u.Resource, u.Code
+		out = append(out, &r)
+	}
+	j.uses = nil
+	return out
+}
+
+// settle records the outcome of a transaction that appended b.
+func (j *Journal) settle(b batch, committed bool) {
+	if j == nil || (b.call == nil && len(b.uses) == 0) {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if committed {
+		j.written = append(j.written, b.records()...)
+		return
+	}
+	// Rolled back: the records are pending again, in their order.
+	if b.call != nil {
+		j.callDone = false
+	}
+	uses := make([]AuditRecord, 0, len(b.uses)+len(j.uses))
+	for _, r := range b.uses {
+		uses = append(uses, AuditRecord{At: r.At, Action: r.Action, Resource: r.Resource, Code: r.Code})
+	}
+	j.uses = append(uses, j.uses...)
+}
+
+// appendBatch appends a journal's records inside tx.
+func appendBatch(ctx context.Context, tx *Tx, b batch) error {
+	for _, r := range b.records() {
+		if err := tx.appendAudit(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Flush writes, in one group-committed transaction, what the journal still
+// holds at the end of its operation; code is the operation's result.
+func (s *DB) Flush(ctx context.Context, j *Journal, code string) error {
+	b := j.flush(code)
+	if b.call == nil && len(b.uses) == 0 {
+		return nil
+	}
+	// The journal is already being flushed: the transaction must not take
+	// from it again.
+	ctx = context.WithValue(ctx, journalKey{}, (*Journal)(nil))
+	err := s.Group(ctx, func(tx *Tx) error { return appendBatch(ctx, tx, b) })
+	j.settle(b, err == nil)
+	return err
+}
