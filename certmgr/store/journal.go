@@ -104,7 +104,10 @@ func (b batch) records() []*AuditRecord {
 
 // take removes the records to append in a transaction that made a change:
 // the call record (first time only, Code "OK") and the pending key uses,
-// which carry the caller's identity as known now.
+// which carry the caller's identity. Before the caller is known (a nonce
+// stored while authenticating) it takes nothing: key uses wait for the
+// identity they belong to, and Flush writes them without one if the
+// caller never becomes known.
 func (j *Journal) take() batch {
 	if j == nil {
 		return batch{}
@@ -112,7 +115,10 @@ func (j *Journal) take() batch {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var b batch
-	if j.call != nil && !j.callDone {
+	if j.call == nil {
+		return b
+	}
+	if !j.callDone {
 		r := *j.call
 		r.At, r.Code = j.now(), "OK"
 		b.call = &r

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// auditRows returns the audit log in sequence order.
+func auditRows(t *testing.T, db *DB) []*AuditRecord {
+	t.Helper()
+	var out []*AuditRecord
+	if err := db.WalkAudit(context.Background(), func(r *AuditRecord) error { out = append(out, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// refuseAudit makes every audit append fail, as a full disk or a broken
+// log would, until the returned func lifts it.
+func refuseAudit(t *testing.T, db *DB) func() {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.db.ExecContext(ctx, `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := db.db.ExecContext(ctx, `DROP TRIGGER refuse_audit`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func journalCtx(now time.Time) (context.Context, *Journal) {
+	j := NewJournal("req-1", "127.0.0.1", func() time.Time { return now })
+	j.SetCall("acct", "AK1", "2016-01-20/CreateCertificate", "acs:kms:*:acct:certificate/*")
+	return WithJournal(context.Background(), j), j
+}
+
+// A change whose audit record cannot be written does not happen, in both
+// the plain and the group-committed transaction; once the log accepts
+// records, the change and its records commit together.
+func TestChangeAndAuditRecordCommitTogether(t *testing.T) {
+	for name, run := range map[string]func(db *DB, ctx context.Context, fn func(*Tx) error) error{
+		"Tx":    (*DB).Tx,
+		"Group": (*DB).Group,
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := openTest(t)
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			ctx, j := journalCtx(now)
+			j.AddUse("token:generate/CKM_EC_KEY_PAIR_GEN", "key-1", "OK")
+			insert := func(tx *Tx) error { return tx.InsertAccount(ctx, &Account{ID: "a", Name: "a", CreatedAt: now}) }
+
+			lift := refuseAudit(t, db)
+			if err := run(db, ctx, insert); err == nil {
+				t.Fatal("change committed without its audit record")
+			}
+			if _, err := db.AccountByName(ctx, "a"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("change is visible without its audit record: %v", err)
+			}
+			if j.CallRecorded() || len(j.Written()) != 0 {
+				t.Fatalf("journal believes rolled-back records were written: %v", j.Written())
+			}
+
+			lift()
+			if err := run(db, ctx, insert); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.AccountByName(ctx, "a"); err != nil {
+				t.Fatalf("change missing after commit: %v", err)
+			}
+			rows := auditRows(t, db)
+			if len(rows) != 2 {
+				t.Fatalf("want call + key-use records, got %d", len(rows))
+			}
+			call, use := rows[0], rows[1]
+			if call.Action != "2016-01-20/CreateCertificate" || call.Code != "OK" || call.AccountID != "acct" || call.RequestID != "req-1" {
+				t.Errorf("call record: %+v", call)
+			}
+			if use.Action != "token:generate/CKM_EC_KEY_PAIR_GEN" || use.Resource != "key-1" || use.AccessKeyID != "AK1" || use.SourceIP != "127.0.0.1" {
+				t.Errorf("key-use record does not carry the caller: %+v", use)
+			}
+
+			// Nothing is left to write, so the end of a successful call adds nothing.
+			if err := db.Flush(context.Background(), j, "OK"); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(auditRows(t, db)); n != 2 {
+				t.Fatalf("flush after commit wrote again: %d records", n)
+			}
+		})
+	}
+}
+
+// A call that changes nothing is recorded by Flush with its final code; a
+// call that failed after its change committed gets a second record naming
+// the failure, so the log never says only "OK" for it.
+func TestFlushWritesWhatNoChangeCarried(t *testing.T) {
+	db := openTest(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+
+	ctx, j := journalCtx(now)
+	j.AddUse("token:sign/CKM_ECDSA", "key-1", "Failed.Token")
+	if err := db.Flush(ctx, j, "Forbidden.RAM"); err != nil {
+		t.Fatal(err)
+	}
+	rows := auditRows(t, db)
+	if len(rows) != 2 || rows[0].Code != "Forbidden.RAM" || rows[1].Code != "Failed.Token" {
+		t.Fatalf("refused call: %+v", rows)
+	}
+
+	ctx, j = journalCtx(now)
+	if err := db.Tx(ctx, func(tx *Tx) error {
+		return tx.InsertAccount(ctx, &Account{ID: "b", Name: "b", CreatedAt: now})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx, j, "InternalError"); err != nil {
+		t.Fatal(err)
+	}
+	rows = auditRows(t, db)[2:]
+	if len(rows) != 2 || rows[0].Code != "OK" || rows[1].Code != "InternalError" || rows[1].RequestID != rows[0].RequestID {
+		t.Fatalf("call failing after its change: %+v", rows)
+	}
+
+	// A flush the log refuses leaves the records pending, not lost.
+	ctx, j = journalCtx(now)
+	lift := refuseAudit(t, db)
+	if err := db.Flush(ctx, j, "OK"); err == nil {
+		t.Fatal("flush succeeded while the log refused records")
+	}
+	lift()
+	if err := db.Flush(ctx, j, "OK"); err != nil || !j.CallRecorded() {
+		t.Fatalf("retried flush: %v recorded=%v", err, j.CallRecorded())
+	}
+}
+
+// Records appended from concurrent group-committed changes form one chain
+// with no gaps or forks.
+func TestGroupedJournalsChain(t *testing.T) {
+	db := openTest(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const n = 40
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			j := NewJournal("req", "127.0.0.1", func() time.Time { return now })
+			j.SetCall("acct", "AK1", "x", "r")
+			ctx := WithJournal(context.Background(), j)
+			id := string(rune('A' + i))
+			errs <- db.Group(ctx, func(tx *Tx) error {
+				return tx.InsertAccount(ctx, &Account{ID: id, Name: id, CreatedAt: now})
+			})
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := auditRows(t, db)
+	if len(rows) != n {
+		t.Fatalf("%d records for %d changes", len(rows), n)
+	}
+	prev := make([]byte, 32)
+	for i, r := range rows {
+		if r.Seq != int64(i+1) || string(r.PrevHash) != string(prev) || string(r.ComputeHash()) != string(r.Hash) {
+			t.Fatalf("chain broken at seq %d", r.Seq)
+		}
+		prev = r.Hash
+	}
+}
+
+// Key uses made before the caller is known (unsealing the AccessKey secret
+// to check a signature) wait for the caller's identity: a transaction that
+// commits meanwhile (storing the nonce) does not take them.
+func TestKeyUsesWaitForTheCaller(t *testing.T) {
+	db := openTest(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	j := NewJournal("req-2", "127.0.0.1", func() time.Time { return now })
+	ctx := WithJournal(context.Background(), j)
+	j.AddUse("token:unseal/CKM_AES_GCM", "kek", "OK")
+	if _, err := db.UseNonce(ctx, "AK1", "n1", now.Add(time.Minute), now); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(auditRows(t, db)); n != 0 {
+		t.Fatalf("a transaction before authentication wrote %d records", n)
+	}
+	j.SetCall("acct", "AK1", "2016-01-20/ListCertificates", "*")
+	if err := db.Flush(ctx, j, "OK"); err != nil {
+		t.Fatal(err)
+	}
+	rows := auditRows(t, db)
+	if len(rows) != 2 || rows[0].Action != "2016-01-20/ListCertificates" || rows[1].Action != "token:unseal/CKM_AES_GCM" || rows[1].AccountID != "acct" {
+		t.Fatalf("records: %+v", rows)
+	}
+
+	// A caller that never becomes known (bad signature): the use is still
+	// recorded, with what the request did reveal.
+	j = NewJournal("req-3", "127.0.0.1", func() time.Time { return now })
+	j.AddUse("token:unseal/CKM_AES_GCM", "kek", "OK")
+	if err := db.Flush(context.Background(), j, "IncompleteSignature"); err != nil {
+		t.Fatal(err)
+	}
+	rows = auditRows(t, db)[2:]
+	if len(rows) != 1 || rows[0].RequestID != "req-3" || rows[0].Action != "token:unseal/CKM_AES_GCM" || rows[0].AccountID != "" {
+		t.Fatalf("records of an unauthenticated request: %+v", rows)
+	}
+}

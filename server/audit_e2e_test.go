@@ -1,0 +1,167 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	kms "github.com/alibabacloud-go/kms-20160120/v3/client"
+	"github.com/alibabacloud-go/tea/tea"
+
+	"github.com/certcustody/certcustody/certmgr/store"
+)
+
+// auditOf returns the audit records of one request, in log order.
+func (e *env) auditOf(t testing.TB, requestID string) []*store.AuditRecord {
+	t.Helper()
+	var out []*store.AuditRecord
+	err := e.DB.WalkAudit(context.Background(), func(r *store.AuditRecord) error {
+		if r.RequestID == requestID {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func actionsOf(recs []*store.AuditRecord) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.Action + " " + r.Code
+	}
+	return out
+}
+
+// TestAuditRecordsCallsAndTokenKeyUses drives the service through the SDK
+// and reads the log back: each call is one record with its caller, resource
+// and result, each token-key use it made is a record of its own under the
+// same RequestId, a refused call is recorded without touching the token,
+// and a CRL built for the public endpoint is recorded as internal work.
+func TestAuditRecordsCallsAndTokenKeyUses(t *testing.T) {
+	e := newEnv(t)
+	c := e.kmsClient(t, "")
+	// The first call unseals the AccessKey secret to check the signature;
+	// that is a key use of the call too. Later calls use the cache.
+	first, err := e.rpcCall(t, "2016-01-20", "ListCertificates", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := actionsOf(e.auditOf(t, first["RequestId"].(string))), []string{"2016-01-20/ListCertificates OK", "token:unseal/CKM_AES_GCM OK"}; !slices.Equal(got, want) {
+		t.Fatalf("first call records %q, want %q", got, want)
+	}
+
+	created, err := c.CreateCertificate(&kms.CreateCertificateRequest{KeySpec: tea.String("EC_P256"), Subject: tea.String("CN=audit.example,OU=ops,O=Example,C=CN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := e.auditOf(t, tea.StringValue(created.Body.RequestId))
+	want := []string{"2016-01-20/CreateCertificate OK", "token:generate/CKM_EC_KEY_PAIR_GEN OK", "token:sign/CKM_ECDSA OK"}
+	if got := actionsOf(recs); !slices.Equal(got, want) {
+		t.Fatalf("CreateCertificate records %q, want %q", got, want)
+	}
+	arn := tea.StringValue(created.Body.Arn)
+	for _, r := range recs {
+		if r.AccessKeyID != e.AK.AccessKeyID || r.AccountID != e.AK.AccountID || r.SourceIP != "127.0.0.1" {
+			t.Errorf("record %d lacks the caller: %+v", r.Seq, r)
+		}
+	}
+	if recs[0].Resource != arn {
+		t.Errorf("call record resource %q, want the new certificate's %q", recs[0].Resource, arn)
+	}
+	keyID := recs[1].Resource
+	if keyID == "" || recs[2].Resource != keyID {
+		t.Errorf("key-use records name keys %q and %q, want the same new key", keyID, recs[2].Resource)
+	}
+
+	// A signature through the service: the call and the token signature.
+	ca := newTestCA(t, "EC")
+	id := created.Body.CertificateId
+	if _, err := c.UploadCertificate(&kms.UploadCertificateRequest{CertificateId: id, Certificate: tea.String(ca.sign(t, tea.StringValue(created.Body.Csr))), CertificateChain: tea.String(ca.pem)}); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := c.CertificatePrivateKeySign(&kms.CertificatePrivateKeySignRequest{CertificateId: id, Algorithm: tea.String("ECDSA_SHA_256"), Message: tea.String(b64([]byte("m"))), MessageType: tea.String("RAW")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs = e.auditOf(t, tea.StringValue(signed.Body.RequestId))
+	want = []string{"2016-01-20/CertificatePrivateKeySign OK", "token:sign/CKM_ECDSA OK"}
+	if got := actionsOf(recs); !slices.Equal(got, want) || recs[0].Resource != arn || recs[1].Resource != keyID {
+		t.Fatalf("CertificatePrivateKeySign records %q (resources %q, %q), want %q on %s and %s", got, recs[0].Resource, recs[len(recs)-1].Resource, want, arn, keyID)
+	}
+
+	// A call the policy refuses: one record with the refusal, no key use.
+	ak, err := e.Mgr.CreateAccessKey(context.Background(), "acme", `{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:Describe*","Resource":"*"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := *e
+	limited.AK = ak
+	lc := limited.kmsClient(t, "")
+	if _, err := lc.DescribeCertificate(&kms.DescribeCertificateRequest{CertificateId: id}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.tokenUses(t)
+	_, err = lc.CertificatePrivateKeySign(&kms.CertificatePrivateKeySignRequest{CertificateId: id, Algorithm: tea.String("ECDSA_SHA_256"), Message: tea.String(b64([]byte("m"))), MessageType: tea.String("RAW")})
+	wantAPIError(t, err, "Forbidden.RAM", 403)
+	if after := e.tokenUses(t); after != before {
+		t.Fatalf("a refused call used the token: %d → %d key-use records", before, after)
+	}
+	var refused []*store.AuditRecord
+	_ = e.DB.WalkAudit(context.Background(), func(r *store.AuditRecord) error {
+		if r.AccessKeyID == ak.AccessKeyID && r.Action == "2016-01-20/CertificatePrivateKeySign" {
+			refused = append(refused, r)
+		}
+		return nil
+	})
+	if len(refused) != 1 || refused[0].Code != "Forbidden.RAM" || refused[0].Resource != arn {
+		t.Fatalf("refused call records: %+v", refused)
+	}
+
+	// The public CRL endpoint has no caller; its build is internal work.
+	root, err := e.rpcCall(t, caVersion, "CreateRootCACertificate", with(caSubject("Audit Root"), "Algorithm", "ECC_256", "Years", 2, "EnableCrl", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetchCRL(t, e.URL+"/crl/"+root["Identifier"].(string)+".crl", "")
+	var build []string
+	_ = e.DB.WalkAudit(context.Background(), func(r *store.AuditRecord) error {
+		if strings.HasPrefix(r.RequestID, "internal-") && r.AccountID == e.AK.AccountID {
+			build = append(build, r.Action+" "+r.Code)
+		}
+		return nil
+	})
+	want = []string{"internal:BuildCRL OK", "token:sign/CKM_ECDSA OK"}
+	if !slices.Equal(build, want) {
+		t.Fatalf("CRL build records %q, want %q", build, want)
+	}
+
+	if n := e.Mgr.UnauditedKeyUses(); n != 0 {
+		t.Fatalf("%d token-key uses escaped the audit log", n)
+	}
+	pub, err := e.Mgr.AuditPublicKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := e.Mgr.VerifyAudit(context.Background(), pub); err != nil || rep.Records == 0 {
+		t.Fatalf("the log does not verify: %+v %v", rep, err)
+	}
+}
+
+// tokenUses counts the key-use records in the log.
+func (e *env) tokenUses(t testing.TB) int {
+	t.Helper()
+	n := 0
+	if err := e.DB.WalkAudit(context.Background(), func(r *store.AuditRecord) error {
+		if strings.HasPrefix(r.Action, "token:") {
+			n++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
