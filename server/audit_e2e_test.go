@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 	"testing"
@@ -164,4 +165,54 @@ func (e *env) tokenUses(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestNoResultWithoutItsAuditRecord: while the audit log refuses records,
+// a signature is not handed out and a CreateCertificate leaves neither a
+// row nor a token key behind; once the log accepts records again, the same
+// calls work.
+func TestNoResultWithoutItsAuditRecord(t *testing.T) {
+	e := newEnv(t)
+	c := e.kmsClient(t, "")
+	created, err := c.CreateCertificate(&kms.CreateCertificateRequest{KeySpec: tea.String("EC_P256"), Subject: tea.String("CN=a,OU=b,O=c,C=CN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := newTestCA(t, "EC")
+	id := created.Body.CertificateId
+	if _, err := c.UploadCertificate(&kms.UploadCertificateRequest{CertificateId: id, Certificate: tea.String(ca.sign(t, tea.StringValue(created.Body.Csr))), CertificateChain: tea.String(ca.pem)}); err != nil {
+		t.Fatal(err)
+	}
+
+	raw, err := sql.Open("sqlite3", e.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	rows, keys := e.counts(t)
+	sign := &kms.CertificatePrivateKeySignRequest{CertificateId: id, Algorithm: tea.String("ECDSA_SHA_256"), Message: tea.String(b64([]byte("m"))), MessageType: tea.String("RAW")}
+	_, err = c.CertificatePrivateKeySign(sign)
+	wantAPIError(t, err, "InternalError", 500)
+	_, err = c.CreateCertificate(&kms.CreateCertificateRequest{KeySpec: tea.String("EC_P256"), Subject: tea.String("CN=a,OU=b,O=c,C=CN")})
+	wantAPIError(t, err, "InternalError", 500)
+	if r, k := e.counts(t); r != rows || k != keys {
+		t.Fatalf("refused audit left %d rows and %d keys, had %d and %d", r, k, rows, keys)
+	}
+	if !strings.Contains(e.Logs.String(), "audit refused") {
+		t.Fatal("the audit failure is not in the service log")
+	}
+
+	if _, err := raw.Exec(`DROP TRIGGER refuse_audit`); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := c.CertificatePrivateKeySign(sign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actionsOf(e.auditOf(t, tea.StringValue(signed.Body.RequestId))); len(got) != 2 {
+		t.Fatalf("sign after recovery recorded %q", got)
+	}
 }

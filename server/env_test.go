@@ -38,9 +38,11 @@ type env struct {
 	Host string // 127.0.0.1:port
 	Keys *keystore.Store
 	DB   *store.DB
-	Mgr  *certmgr.Manager
-	AK   *certmgr.NewAccessKey
-	Logs *lockedWriter
+	// DBPath is the SQLite file, for tests that reach past the store.
+	DBPath string
+	Mgr    *certmgr.Manager
+	AK     *certmgr.NewAccessKey
+	Logs   *lockedWriter
 }
 
 // newEnv builds the stack; tests that do not test throttling get a limit
@@ -54,7 +56,8 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { keys.Close() })
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "certcustody.db"))
+	dbPath := filepath.Join(t.TempDir(), "certcustody.db")
+	db, err := store.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +89,7 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	ts.Listener = ln
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &env{URL: ts.URL, Host: ln.Addr().String(), Keys: keys, DB: db, Mgr: mgr, AK: ak, Logs: logs}
+	return &env{URL: ts.URL, Host: ln.Addr().String(), Keys: keys, DB: db, DBPath: dbPath, Mgr: mgr, AK: ak, Logs: logs}
 }
 
 // counts returns the number of KMS rows and application keys in the

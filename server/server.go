@@ -137,7 +137,7 @@ func (s *Server) rpc(c echo.Context) error {
 	if s.cfg.Auditor != nil {
 		ctx, journal = s.cfg.Auditor.StartAudit(ctx, requestID, remoteIP(r))
 	}
-	finish := func(code string) {
+	finish := func(code string) error {
 		cps, err := journal.Finish(ctx, code)
 		if err != nil {
 			s.log.Error("audit append failed", "request_id", requestID, "err", err)
@@ -145,13 +145,14 @@ func (s *Server) rpc(c echo.Context) error {
 		for _, cp := range cps {
 			s.log.Info("audit checkpoint", "seq", cp.Seq, "head_hash", cp.HeadHash)
 		}
+		return err
 	}
 	// A panic must not take the connection down without an answer, and its
 	// value (which could hold request data) goes only to the log.
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in handler", "request_id", requestID, "action", action, "panic", fmt.Sprint(p))
-			finish("InternalError")
+			_ = finish("InternalError")
 			WriteError(w, format, requestID, r.Host, certmgr.Internal(fmt.Errorf("panic")))
 		}
 	}()
@@ -160,7 +161,7 @@ func (s *Server) rpc(c echo.Context) error {
 		if e.HTTPStatus >= 500 {
 			level = slog.LevelError
 		}
-		finish(e.Code)
+		_ = finish(e.Code)
 		s.metrics.observe(action, e.Code, start)
 		s.log.Log(ctx, level, "request failed", "request_id", requestID, "action", action, "access_key_id", accessKey,
 			"code", e.Code, "status", e.HTTPStatus, "err", errString(e.Err), "ms", time.Since(start).Milliseconds(), "remote", remoteIP(r))
@@ -205,7 +206,11 @@ func (s *Server) rpc(c echo.Context) error {
 	if err != nil {
 		return fail(certmgr.AsError(err))
 	}
-	finish("OK")
+	// A result leaves only with its record: a signature or a key the log
+	// cannot account for is not handed out.
+	if err := finish("OK"); err != nil {
+		return fail(certmgr.Internal(fmt.Errorf("audit: %w", err)))
+	}
 	s.metrics.observe(action, "OK", start)
 	s.log.Info("request", "request_id", requestID, "action", action, "access_key_id", accessKey, "account_id", caller.AccountID,
 		"status", http.StatusOK, "ms", time.Since(start).Milliseconds(), "remote", caller.SourceIP)
