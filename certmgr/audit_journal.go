@@ -89,17 +89,16 @@ func (m *Manager) observeKeyUse(ctx context.Context, u keystore.KeyUse) {
 	if u.KeyID == keystore.AuditKeyID {
 		return
 	}
-	j := store.JournalFrom(ctx)
-	if j == nil {
-		m.unaudited.Add(1)
-		m.log.Warn("audit: token key used outside an audited operation", "op", string(u.Op), "key_id", u.KeyID)
-		return
-	}
 	action := "token:" + string(u.Op)
 	if u.Mechanism != "" {
 		action += "/" + u.Mechanism
 	}
-	j.AddUse(action, u.KeyID, keyUseCode(u.Err))
+	// Outside any operation, or after its journal was flushed, nothing
+	// would write the record: count it and say so loudly instead.
+	if j := store.JournalFrom(ctx); j == nil || !j.AddUse(action, u.KeyID, keyUseCode(u.Err)) {
+		m.unaudited.Add(1)
+		m.log.Warn("audit: token key used outside an audited operation", "op", string(u.Op), "key_id", u.KeyID)
+	}
 }
 
 // keyUseCode classifies a key use's outcome without the error text.

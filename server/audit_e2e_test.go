@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"database/sql"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -203,6 +205,13 @@ func TestNoResultWithoutItsAuditRecord(t *testing.T) {
 	}
 	if !strings.Contains(e.Logs.String(), "audit refused") {
 		t.Fatal("the audit failure is not in the service log")
+	}
+	m := regexp.MustCompile(`(?m)^certcustody_audit_append_failures_total (\d+)$`).FindStringSubmatch(e.scrapeMetrics(t))
+	if m == nil {
+		t.Fatal("/metrics lacks certcustody_audit_append_failures_total")
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 2 {
+		t.Fatalf("audit failures metric %d, want at least one per refused call", n)
 	}
 
 	if _, err := raw.Exec(`DROP TRIGGER refuse_audit`); err != nil {

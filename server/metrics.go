@@ -16,9 +16,13 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// auditFailures counts failed attempts to write a call's audit records
+	// (a call that fails this way retries once with InternalError); any
+	// increase needs an operator.
+	auditFailures prometheus.Counter
 }
 
-func newMetrics(tokenStats func() keystore.Stats) *metrics {
+func newMetrics(tokenStats func() keystore.Stats, auditor Auditor) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -28,10 +32,18 @@ func newMetrics(tokenStats func() keystore.Stats) *metrics {
 			Name: "certcustody_request_duration_seconds", Help: "API request latency by action.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"action"}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "certcustody_audit_append_failures_total", Help: "Failed attempts to write a call's audit records; the call is answered InternalError where it can be.",
+		}),
 	}
-	m.registry.MustRegister(m.requests, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(m.requests, m.latency, m.auditFailures, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if tokenStats != nil {
 		m.registry.MustRegister(tokenCollector{stats: tokenStats})
+	}
+	if auditor != nil {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "certcustody_audit_unrecorded_key_uses_total", Help: "Token-key uses made outside any audited operation; should stay 0.",
+		}, func() float64 { return float64(auditor.UnauditedKeyUses()) }))
 	}
 	return m
 }

@@ -20,12 +20,7 @@ func TestMetricsCountRequestsAndTokenOperations(t *testing.T) {
 	}
 	_, err := c.DescribeCertificate(&kms.DescribeCertificateRequest{CertificateId: tea.String("missing")})
 	wantAPIError(t, err, "Forbidden.ResourceNotFound", 404)
-	resp, err := http.Get(e.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := e.scrapeMetrics(t)
 	for _, want := range []string{
 		`certcustody_requests_total{action="CreateCertificate",code="OK"} 1`,
 		`certcustody_requests_total{action="DescribeCertificate",code="Forbidden.ResourceNotFound"} 1`,
@@ -33,12 +28,29 @@ func TestMetricsCountRequestsAndTokenOperations(t *testing.T) {
 		`certcustody_token_operations_total{kind="generate",mechanism="CKM_EC_KEY_PAIR_GEN"} 1`,
 		`certcustody_token_operations_total{kind="sign",mechanism="CKM_ECDSA"} 1`,
 		`certcustody_token_sessions_max`,
+		"certcustody_audit_append_failures_total 0\n",
+		"certcustody_audit_unrecorded_key_uses_total 0\n",
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(string(body), e.AK.AccessKeySecret) || strings.Contains(string(body), e.AK.AccessKeyID) {
+	if strings.Contains(body, e.AK.AccessKeySecret) || strings.Contains(body, e.AK.AccessKeyID) {
 		t.Error("/metrics exposes an AccessKey")
 	}
+}
+
+// scrapeMetrics returns the /metrics text.
+func (e *env) scrapeMetrics(t testing.TB) string {
+	t.Helper()
+	resp, err := http.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(body)
 }

@@ -29,6 +29,8 @@ type handler func(ctx context.Context, c certmgr.Caller, p Params) (any, error)
 // the changes they record.
 type Auditor interface {
 	StartAudit(ctx context.Context, requestID, sourceIP string) (context.Context, *certmgr.Journal)
+	// UnauditedKeyUses counts token-key uses no journal could record.
+	UnauditedKeyUses() uint64
 }
 
 // Principals resolves an authenticated AccessKey to its account.
@@ -74,7 +76,7 @@ func New(cfg Config) *Server {
 	if cfg.Throttle == nil {
 		cfg.Throttle = &Throttle{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]handler{}, metrics: newMetrics(cfg.TokenStats)}
+	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]handler{}, metrics: newMetrics(cfg.TokenStats, cfg.Auditor)}
 	s.auth = &Authenticator{Creds: principalSecrets{cfg.Principals}, Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
 	for name, h := range kmsActions(cfg.KMS) {
 		s.actions[kmsVersion+"/"+name] = h
@@ -140,6 +142,7 @@ func (s *Server) rpc(c echo.Context) error {
 	finish := func(code string) error {
 		cps, err := journal.Finish(ctx, code)
 		if err != nil {
+			s.metrics.auditFailures.Inc()
 			s.log.Error("audit append failed", "request_id", requestID, "err", err)
 		}
 		for _, cp := range cps {

@@ -23,6 +23,7 @@ type Journal struct {
 	base     AuditRecord   // RequestID and SourceIP, known from the start
 	uses     []AuditRecord // key uses not yet committed
 	written  []*AuditRecord
+	closed   bool // Flush has run: the operation is over
 }
 
 // NewJournal starts a journal for one request.
@@ -67,12 +68,18 @@ func (j *Journal) SetResource(resource string) {
 	}
 }
 
-// AddUse notes one use of a token key: op is what was done ("token:Sign"),
-// keyID which key, code "OK" or why it failed.
-func (j *Journal) AddUse(op, keyID, code string) {
+// AddUse notes one use of a token key: op is what was done
+// ("token:sign/CKM_ECDSA"), keyID which key, code "OK" or why it failed. It
+// reports false, and records nothing, when the operation has already
+// ended: nothing would ever write the record.
+func (j *Journal) AddUse(op, keyID, code string) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.closed {
+		return false
+	}
 	j.uses = append(j.uses, AuditRecord{At: j.now(), Action: op, Resource: keyID, Code: code})
+	return true
 }
 
 // Written returns the records this journal has committed so far.
@@ -135,6 +142,7 @@ func (j *Journal) take() batch {
 func (j *Journal) flush(code string) batch {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.closed = true
 	var b batch
 	if j.call != nil && (!j.callDone || code != "OK") {
 		r := *j.call

@@ -209,3 +209,22 @@ func TestKeyUsesWaitForTheCaller(t *testing.T) {
 		t.Fatalf("records of an unauthenticated request: %+v", rows)
 	}
 }
+
+// A key use after the operation's journal was flushed is refused, so the
+// caller can count it as unaudited instead of losing it silently.
+func TestJournalRefusesUsesAfterFlush(t *testing.T) {
+	db := openTest(t)
+	ctx, j := journalCtx(time.Now())
+	if !j.AddUse("token:sign/CKM_ECDSA", "k", "OK") {
+		t.Fatal("open journal refused a key use")
+	}
+	if err := db.Flush(ctx, j, "OK"); err != nil {
+		t.Fatal(err)
+	}
+	if j.AddUse("token:sign/CKM_ECDSA", "k", "OK") {
+		t.Fatal("flushed journal accepted a key use nothing will write")
+	}
+	if n := len(auditRows(t, db)); n != 2 {
+		t.Fatalf("%d records, want the call and one use", n)
+	}
+}
