@@ -1,6 +1,7 @@
 package certmgr
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -126,22 +127,27 @@ type Principal struct {
 }
 
 // LookupAccessKey returns the principal behind an AccessKey ID, with its
-// secret unsealed. Unsealed secrets are cached for at most five minutes.
-// Unknown keys are InvalidAccessKeyId.NotFound (404); inactive ones
+// secret unsealed. The row is read on every call, so a key disabled or
+// deleted by another process (the accesskey command beside a running
+// server) is refused at once; only the unsealed secret is cached, for at
+// most five minutes, and only while the row still holds the same sealed
+// blob. Unknown keys are InvalidAccessKeyId.NotFound (404); inactive ones
 // InvalidAccessKeyId.Inactive.
 func (m *Manager) LookupAccessKey(ctx context.Context, id string) (*Principal, error) {
-	if p, ok := m.secrets.get(id, m.now()); ok {
-		return p, nil
-	}
 	k, err := m.db.AccessKeyByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
+		m.secrets.drop(id)
 		return nil, &Error{Code: "InvalidAccessKeyId.NotFound", HTTPStatus: http.StatusNotFound, Message: "Specified access key is not found."}
 	}
 	if err != nil {
 		return nil, Internal(err)
 	}
 	if k.Status != accessKeyStatus {
+		m.secrets.drop(id)
 		return nil, &Error{Code: "InvalidAccessKeyId.Inactive", HTTPStatus: http.StatusBadRequest, Message: "Specified access key is disabled."}
+	}
+	if p, ok := m.secrets.get(k, m.now()); ok {
+		return p, nil
 	}
 	secret, err := m.keys.Open(ctx, secretAAD(k.AccountID, k.ID), k.SecretSealed)
 	if err != nil {
@@ -154,7 +160,7 @@ func (m *Manager) LookupAccessKey(ctx context.Context, id string) (*Principal, e
 			p.Policy = &Policy{}
 		}
 	}
-	m.secrets.put(p, m.now())
+	m.secrets.put(k, p, m.now())
 	return p, nil
 }
 
@@ -209,7 +215,8 @@ func (m *Manager) UseNonce(ctx context.Context, accessKeyID, nonce string, until
 }
 
 // secretCache keeps unsealed secrets briefly so that each request does not
-// cost a token decryption. Entries expire after secretCacheTTL.
+// cost a token decryption. An entry serves only the row it was made from
+// (same sealed blob, same policy) and expires after secretCacheTTL.
 type secretCache struct {
 	mu sync.Mutex
 	m  map[string]cachedSecret
@@ -217,26 +224,28 @@ type secretCache struct {
 
 type cachedSecret struct {
 	p       *Principal
+	sealed  []byte // the row's sealed secret the entry was unsealed from
+	policy  string // the row's policy text the entry parsed
 	expires time.Time
 }
 
 func newSecretCache() *secretCache { return &secretCache{m: map[string]cachedSecret{}} }
 
-func (c *secretCache) get(id string, now time.Time) (*Principal, bool) {
+func (c *secretCache) get(k *store.AccessKey, now time.Time) (*Principal, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[id]
-	if !ok || now.After(e.expires) {
-		delete(c.m, id)
+	e, ok := c.m[k.ID]
+	if !ok || now.After(e.expires) || !bytes.Equal(e.sealed, k.SecretSealed) || e.policy != k.Policy {
+		delete(c.m, k.ID)
 		return nil, false
 	}
 	return e.p, true
 }
 
-func (c *secretCache) put(p *Principal, now time.Time) {
+func (c *secretCache) put(k *store.AccessKey, p *Principal, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[p.AccessKeyID] = cachedSecret{p: p, expires: now.Add(secretCacheTTL)}
+	c.m[k.ID] = cachedSecret{p: p, sealed: k.SecretSealed, policy: k.Policy, expires: now.Add(secretCacheTTL)}
 }
 
 func (c *secretCache) drop(id string) {

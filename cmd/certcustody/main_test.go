@@ -84,6 +84,29 @@ func TestEmbeddedDefaultServeCallAccessKey(t *testing.T) {
 		t.Fatalf("team-b sees another account's certificates: %v", out)
 	}
 
+	// accesskey disable and delete, run beside the server, take effect on
+	// the server's next request, cached secret or not.
+	for _, step := range []struct {
+		run  func(a *app) error
+		code string
+	}{
+		{func(a *app) error { return a.mgr.DisableAccessKey(context.Background(), ak.AccessKeyID) }, "InvalidAccessKeyId.Inactive"},
+		{func(a *app) error { return a.mgr.DeleteAccessKey(context.Background(), ak.AccessKeyID) }, "InvalidAccessKeyId.NotFound"},
+	} {
+		a, err := openApp(context.Background(), other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = step.run(a)
+		a.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.doJSON("ListCertificates", "2016-01-20", nil); err == nil || !strings.Contains(err.Error(), step.code) {
+			t.Fatalf("after the change beside the server: %v, want %s", err, step.code)
+		}
+	}
+
 	cancel()
 	select {
 	case err := <-done:
