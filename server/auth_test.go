@@ -289,3 +289,42 @@ func TestAuthenticateV3UnknownAccessKey(t *testing.T) {
 	_, err := a.Authenticate(context.Background(), r, body)
 	wantCode(t, err, "InvalidAccessKeyId.NotFound", 404)
 }
+
+// TestAdmitRunsAfterTheSignatureAndBeforeTheNonce: a forged request never
+// reaches Admit (it cannot spend a user's throttle), and a request Admit
+// refuses records no nonce, so the same signed request is accepted once
+// admitted.
+func TestAdmitRunsAfterTheSignatureAndBeforeTheNonce(t *testing.T) {
+	a, nonces := newTestAuth(true)
+	var asked []string
+	refuse := true
+	a.Admit = func(id, action string) error {
+		asked = append(asked, id+" "+action)
+		if refuse {
+			return throttled()
+		}
+		return nil
+	}
+	r, body := v1HTTP(http.MethodPost, v1Params("n-forged"), "not-the-secret")
+	_, err := a.Authenticate(context.Background(), r, body)
+	wantCode(t, err, "SignatureDoesNotMatch", 400)
+	if len(asked) != 0 {
+		t.Fatalf("a forged request reached Admit: %q", asked)
+	}
+
+	p := v1Params("n-1")
+	r, body = v1HTTP(http.MethodPost, p, testSecret)
+	_, err = a.Authenticate(context.Background(), r, body)
+	wantCode(t, err, "Throttling.User", 400)
+	if len(asked) != 1 || asked[0] != testAK+" DescribeCertificate" || nonces.Len() != 0 {
+		t.Fatalf("Admit asked %q, %d nonces recorded", asked, nonces.Len())
+	}
+	refuse = false
+	r, body = v1HTTP(http.MethodPost, p, testSecret)
+	if _, err := a.Authenticate(context.Background(), r, body); err != nil {
+		t.Fatalf("the admitted retry of a refused request: %v", err)
+	}
+	if nonces.Len() != 1 {
+		t.Fatalf("%d nonces after one admitted request", nonces.Len())
+	}
+}

@@ -77,7 +77,8 @@ func New(cfg Config) *Server {
 		cfg.Throttle = &Throttle{}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]handler{}, metrics: newMetrics(cfg.TokenStats, cfg.Auditor)}
-	s.auth = &Authenticator{Creds: principalSecrets{cfg.Principals}, Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
+	// Creds and Admit are set per request (see rpc).
+	s.auth = &Authenticator{Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
 	for name, h := range kmsActions(cfg.KMS) {
 		s.actions[kmsVersion+"/"+name] = h
 	}
@@ -101,14 +102,19 @@ func New(cfg Config) *Server {
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// principalSecrets adapts Principals to the Authenticator's secret lookup.
-type principalSecrets struct{ p Principals }
+// principalOnce adapts Principals to the Authenticator's secret lookup for
+// one request and keeps the principal it found.
+type principalOnce struct {
+	p     Principals
+	found *certmgr.Principal
+}
 
-func (c principalSecrets) SecretFor(ctx context.Context, id string) (string, error) {
+func (c *principalOnce) SecretFor(ctx context.Context, id string) (string, error) {
 	p, err := c.p.LookupAccessKey(ctx, id)
 	if err != nil {
 		return "", err
 	}
+	c.found = p
 	return p.Secret, nil
 }
 
@@ -178,7 +184,19 @@ func (s *Server) rpc(c echo.Context) error {
 	if len(body) > MaxBodyBytes {
 		return fail(&certmgr.Error{Code: "RequestEntityTooLarge", HTTPStatus: http.StatusRequestEntityTooLarge, Message: "The request body exceeds 1 MiB."})
 	}
-	req, err := s.auth.Authenticate(ctx, r, body)
+	// One lookup per request: the principal that supplied the secret for
+	// the signature check is the one the call runs as.
+	creds := &principalOnce{p: s.cfg.Principals}
+	auth := *s.auth
+	auth.Creds = creds
+	auth.Admit = func(id, act string) error {
+		action, accessKey = act, id // a throttled request is still counted under its action
+		if !s.cfg.Throttle.Allow(id, act, s.cfg.Now()) {
+			return throttled()
+		}
+		return nil
+	}
+	req, err := auth.Authenticate(ctx, r, body)
 	if err != nil {
 		return fail(certmgr.AsError(err))
 	}
@@ -186,12 +204,9 @@ func (s *Server) rpc(c echo.Context) error {
 	if req.Format != "" {
 		format = req.Format
 	}
-	if !s.cfg.Throttle.Allow(req.AccessKeyID, req.Action, s.cfg.Now()) {
-		return fail(throttled())
-	}
-	principal, err := s.cfg.Principals.LookupAccessKey(ctx, req.AccessKeyID)
-	if err != nil {
-		return fail(certmgr.AsError(err))
+	principal := creds.found
+	if principal == nil || principal.AccessKeyID != req.AccessKeyID {
+		return fail(certmgr.Internal(fmt.Errorf("authenticated without a principal")))
 	}
 	caller := certmgr.Caller{AccountID: principal.AccountID, AccessKeyID: principal.AccessKeyID, Region: req.Params.Get("RegionId"), SourceIP: remoteIP(r)}
 	// From here on the call is authenticated: its outcome, allowed or not,

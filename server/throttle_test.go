@@ -1,6 +1,7 @@
 package server
 
 import (
+	"database/sql"
 	"net/url"
 	"testing"
 	"time"
@@ -46,6 +47,7 @@ func TestThrottleExactCountsAtAFrozenInstant(t *testing.T) {
 func TestThrottledRequestsTouchNothing(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Throttle = &Throttle{} }) // the default: 10 per second
 	rows0, keys0 := e.counts(t)
+	nonces0 := e.nonceRows(t)
 	throttledCount := 0
 	start := time.Now()
 	for range 30 {
@@ -61,6 +63,10 @@ func TestThrottledRequestsTouchNothing(t *testing.T) {
 	if throttledCount > 20 || throttledCount < 20-refilled {
 		t.Fatalf("%d of 30 requests throttled in %v, want 20 less at most %d refilled", throttledCount, time.Since(start), refilled)
 	}
+	// Only the admitted requests recorded their nonces.
+	if n := e.nonceRows(t) - nonces0; n != 30-throttledCount {
+		t.Fatalf("%d nonces recorded for %d admitted requests", n, 30-throttledCount)
+	}
 	other, err := e.Mgr.CreateAccessKey(t.Context(), "acme", "")
 	if err != nil {
 		t.Fatal(err)
@@ -75,4 +81,19 @@ func TestThrottledRequestsTouchNothing(t *testing.T) {
 	if rows, keys := e.counts(t); rows != rows0 || keys != keys0 {
 		t.Fatal("throttled requests changed state")
 	}
+}
+
+// nonceRows counts the signature nonces in the database.
+func (e *env) nonceRows(t testing.TB) int {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", e.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM nonces`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -32,6 +32,12 @@ type Authenticator struct {
 	Now     func() time.Time
 	AllowV1 bool
 	Window  time.Duration // accepted clock skew each side; 15 minutes
+	// Admit, when set, is asked once the signature verifies and before the
+	// nonce is recorded; its error refuses the request. The per-user
+	// throttle sits here, so that a throttled request writes nothing, not
+	// even its nonce, while a forged one cannot spend another user's
+	// tokens.
+	Admit func(accessKeyID, action string) error
 }
 
 // Request is an authenticated call.
@@ -48,8 +54,8 @@ func authError(status int, code, format string, args ...any) *certmgr.Error {
 }
 
 // Authenticate parses and verifies a request. The nonce is recorded only
-// after the signature verifies, so unauthenticated traffic cannot fill the
-// nonce store.
+// after the signature verifies and Admit lets the request in, so neither
+// unauthenticated nor throttled traffic can fill the nonce store.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body []byte) (*Request, error) {
 	if a.Now == nil || a.Window <= 0 {
 		// A zero Authenticator must not panic on a nil clock or refuse
@@ -131,6 +137,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 	}
 	if len(nonce) > 128 {
 		return nil, certmgr.InvalidParameter("SignatureNonce", "longer than 128 bytes")
+	}
+	if a.Admit != nil {
+		if err := a.Admit(req.AccessKeyID, req.Action); err != nil {
+			return nil, err
+		}
 	}
 	issued, _ := parseTimestamp(ts)
 	fresh, err := a.Nonces.UseNonce(ctx, req.AccessKeyID, nonce, issued.Add(a.Window))
