@@ -56,11 +56,6 @@ func (a *Journal) Finish(ctx context.Context, code string) ([]Checkpoint, error)
 // audit record carries the new ARN instead of a wildcard.
 func auditResource(ctx context.Context, arn string) { store.JournalFrom(ctx).SetResource(arn) }
 
-// caArn is the RAM resource name of a Private CA certificate.
-func (m *Manager) caArn(c Caller, id string) string {
-	return "acs:yundun-cert:" + m.regionOf(c) + ":" + c.AccountID + ":certificate/" + id
-}
-
 // internalAudit starts a journal for work no API call carries (a CRL built
 // for the public endpoint, an administrative command) unless ctx already
 // has one. finish must be called with the outcome.

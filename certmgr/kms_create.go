@@ -145,10 +145,6 @@ func kmsSpecName(a keystore.Algorithm) string {
 	return string(a)
 }
 
-func (m *Manager) kmsArn(c Caller, id string) string {
-	return fmt.Sprintf("acs:kms:%s:%s:certificate/%s", m.regionOf(c), c.AccountID, id)
-}
-
 // kmsNotFound is the answer for a missing certificate and for another
 // account's certificate alike.
 func kmsNotFound(id string) *Error {

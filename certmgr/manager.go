@@ -83,3 +83,13 @@ func (m *Manager) regionOf(c Caller) string {
 	}
 	return m.region
 }
+
+// kmsArn is the ARN of a KMS certificate.
+func (m *Manager) kmsArn(c Caller, id string) string {
+	return "acs:kms:" + m.regionOf(c) + ":" + c.AccountID + ":certificate/" + id
+}
+
+// caArn is the RAM resource name of a Private CA or issued certificate.
+func (m *Manager) caArn(c Caller, id string) string {
+	return "acs:yundun-cert:" + m.regionOf(c) + ":" + c.AccountID + ":certificate/" + id
+}
