@@ -70,6 +70,7 @@ func (m *Manager) CreateAccessKey(ctx context.Context, accountName, policy strin
 		if err != nil {
 			return err
 		}
+		store.JournalFrom(ctx).SetAccount(acct.ID)
 		sealed, err := m.keys.Seal(ctx, secretAAD(acct.ID, id), []byte(secret))
 		if err != nil {
 			return err
@@ -181,7 +182,12 @@ func (m *Manager) ListAccessKeys(ctx context.Context) ([]AccessKeyInfo, error) {
 func (m *Manager) DisableAccessKey(ctx context.Context, id string) error {
 	m.secrets.drop(id)
 	ctx, finish := m.internalAudit(ctx, "", "admin:DisableAccessKey", "accesskey/"+id)
-	err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.SetAccessKeyStatus(ctx, id, "Inactive") })
+	err := m.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := auditAccessKeyAccount(ctx, tx, id); err != nil {
+			return err
+		}
+		return tx.SetAccessKeyStatus(ctx, id, "Inactive")
+	})
 	if err != nil {
 		err = akErr(err)
 	}
@@ -193,12 +199,28 @@ func (m *Manager) DisableAccessKey(ctx context.Context, id string) error {
 func (m *Manager) DeleteAccessKey(ctx context.Context, id string) error {
 	m.secrets.drop(id)
 	ctx, finish := m.internalAudit(ctx, "", "admin:DeleteAccessKey", "accesskey/"+id)
-	err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.DeleteAccessKey(ctx, id) })
+	err := m.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := auditAccessKeyAccount(ctx, tx, id); err != nil {
+			return err
+		}
+		return tx.DeleteAccessKey(ctx, id)
+	})
 	if err != nil {
 		err = akErr(err)
 	}
 	finish(err)
 	return err
+}
+
+// auditAccessKeyAccount names the key's account in the operation's audit
+// record.
+func auditAccessKeyAccount(ctx context.Context, tx *store.Tx, id string) error {
+	k, err := tx.AccessKeyByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	store.JournalFrom(ctx).SetAccount(k.AccountID)
+	return nil
 }
 
 func akErr(err error) error {

@@ -31,6 +31,23 @@ func (e *env) auditOf(t testing.TB, requestID string) []*store.AuditRecord {
 	return out
 }
 
+// auditOfCall returns the records of the first request whose call record
+// has action (and resource, unless empty).
+func (e *env) auditOfCall(t testing.TB, action, resource string) []*store.AuditRecord {
+	t.Helper()
+	var id string
+	_ = e.DB.WalkAudit(context.Background(), func(r *store.AuditRecord) error {
+		if id == "" && r.Action == action && (resource == "" || r.Resource == resource) {
+			id = r.RequestID
+		}
+		return nil
+	})
+	if id == "" {
+		t.Fatalf("no %s record", action)
+	}
+	return e.auditOf(t, id)
+}
+
 func actionsOf(recs []*store.AuditRecord) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
@@ -101,6 +118,11 @@ func TestAuditRecordsCallsAndTokenKeyUses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	recs = e.auditOfCall(t, "admin:CreateAccessKey", "accesskey/"+ak.AccessKeyID)
+	want = []string{"admin:CreateAccessKey OK", "token:seal/CKM_AES_GCM OK"}
+	if got := actionsOf(recs); !slices.Equal(got, want) || recs[0].AccountID != ak.AccountID || recs[1].AccountID != ak.AccountID {
+		t.Fatalf("AccessKey creation records %q (accounts %q, %q), want %q in %s", got, recs[0].AccountID, recs[len(recs)-1].AccountID, want, ak.AccountID)
+	}
 	limited := *e
 	limited.AK = ak
 	lc := limited.kmsClient(t, "")
@@ -130,16 +152,9 @@ func TestAuditRecordsCallsAndTokenKeyUses(t *testing.T) {
 		t.Fatal(err)
 	}
 	fetchCRL(t, e.URL+"/crl/"+root["Identifier"].(string)+".crl", "")
-	var build []string
-	_ = e.DB.WalkAudit(context.Background(), func(r *store.AuditRecord) error {
-		if strings.HasPrefix(r.RequestID, "internal-") && r.AccountID == e.AK.AccountID {
-			build = append(build, r.Action+" "+r.Code)
-		}
-		return nil
-	})
 	want = []string{"internal:BuildCRL OK", "token:sign/CKM_ECDSA OK"}
-	if !slices.Equal(build, want) {
-		t.Fatalf("CRL build records %q, want %q", build, want)
+	if got := actionsOf(e.auditOfCall(t, "internal:BuildCRL", "")); !slices.Equal(got, want) {
+		t.Fatalf("CRL build records %q, want %q", got, want)
 	}
 
 	if n := e.Mgr.UnauditedKeyUses(); n != 0 {

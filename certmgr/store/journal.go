@@ -68,6 +68,20 @@ func (j *Journal) SetResource(resource string) {
 	}
 }
 
+// SetAccount names the account an administrative operation acted on,
+// once it is known (the account a new AccessKey went into); it changes a
+// call record not yet written.
+func (j *Journal) SetAccount(accountID string) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.call != nil && !j.callDone {
+		j.call.AccountID = accountID
+	}
+}
+
 // AddUse notes one use of a token key: op is what was done
 // ("token:sign/CKM_ECDSA"), keyID which key, code "OK" or why it failed. It
 // reports false, and records nothing, when the operation has already
