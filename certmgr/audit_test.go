@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/certcustody/certcustody/certmgr/store"
 )
 
 // TestAuditDetectsTampering fills the log to 250 records (two signed checkpoints),
@@ -68,5 +70,67 @@ func TestAuditDetectsTampering(t *testing.T) {
 				t.Fatalf("got %v, want a break at record %d", err, tc.where)
 			}
 		})
+	}
+}
+
+// TestSignAuditHeadCoversTheTail: records after the last hundredth are
+// protected only by the hash chain, which whoever can write the database
+// can recompute. Signing the head closes that gap: a tail record rewritten
+// with a recomputed hash verifies without the head signature and is caught
+// with it.
+func TestSignAuditHeadCoversTheTail(t *testing.T) {
+	ctx := context.Background()
+	m, c, path := newManagerAt(t)
+	for i := range 5 {
+		_, j := m.StartAudit(ctx, fmt.Sprint("req-", i), "127.0.0.1")
+		j.SetCaller(c, "2016-01-20/DescribeCertificate", "*")
+		if _, err := j.Finish(ctx, "Forbidden.RAM"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub, err := m.AuditPublicKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewriteHead := func() int64 {
+		t.Helper()
+		var last *store.AuditRecord
+		if err := m.db.WalkAudit(ctx, func(r *store.AuditRecord) error { last = r; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		last.Code += "-rewritten"
+		raw, err := sql.Open("sqlite3", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if _, err := raw.Exec(`UPDATE audit_log SET code = ?, hash = ? WHERE seq = ?`, last.Code, last.ComputeHash(), last.Seq); err != nil {
+			t.Fatal(err)
+		}
+		return last.Seq
+	}
+
+	// Unsigned, the rewrite goes unnoticed: this is the gap.
+	rewriteHead()
+	if rep, err := m.VerifyAudit(ctx, pub); err != nil || rep.UnsignedTail == 0 {
+		t.Fatalf("unsigned tail: %+v %v", rep, err)
+	}
+
+	cp, err := m.SignAuditHead(ctx)
+	if err != nil || cp == nil {
+		t.Fatalf("SignAuditHead: %+v %v", cp, err)
+	}
+	rep, err := m.VerifyAudit(ctx, pub)
+	if err != nil || rep.LastSigned != cp.Seq || rep.UnsignedTail != 0 || rep.Records != cp.Seq {
+		t.Fatalf("after signing the head: %+v %v", rep, err)
+	}
+	if again, err := m.SignAuditHead(ctx); err != nil || again != nil {
+		t.Fatalf("signing a signed head again: %+v %v", again, err)
+	}
+	seq := rewriteHead()
+	_, err = m.VerifyAudit(ctx, pub)
+	var brk *AuditBreak
+	if !errors.As(err, &brk) || brk.Seq != seq {
+		t.Fatalf("rewritten signed head: %v, want a break at %d", err, seq)
 	}
 }

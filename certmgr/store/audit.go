@@ -67,6 +67,17 @@ func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) error {
 	return nil
 }
 
+// AuditHead returns the newest record's sequence and hash, and whether a
+// checkpoint already covers it; seq is 0 for an empty log.
+func (s *DB) AuditHead(ctx context.Context) (seq int64, hash []byte, signed bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT a.seq, a.hash, c.seq IS NOT NULL FROM audit_log a
+		LEFT JOIN audit_checkpoints c ON c.seq = a.seq ORDER BY a.seq DESC LIMIT 1`).Scan(&seq, &hash, &signed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, false, nil
+	}
+	return seq, hash, signed, err
+}
+
 // AuditCheckpoint is a signed (sequence, head hash) pair.
 type AuditCheckpoint struct {
 	Seq       int64

@@ -130,6 +130,21 @@ func TestEmbeddedDefaultServeCallAccessKey(t *testing.T) {
 	if err := verify(); err != nil {
 		t.Fatalf("audit verify on an untouched log: %v", err)
 	}
+	// serve signed the log's head on the way out: no unsigned tail.
+	va, err := openApp(context.Background(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := va.mgr.AuditPublicKey(context.Background())
+	if err != nil {
+		va.Close()
+		t.Fatal(err)
+	}
+	rep, err := va.mgr.VerifyAudit(context.Background(), pub)
+	va.Close()
+	if err != nil || rep.Records == 0 || rep.UnsignedTail != 0 {
+		t.Fatalf("after shutdown: %+v %v, want a signed head", rep, err)
+	}
 	raw, err := sql.Open("sqlite3", filepath.Join(dataDir, dbFileName))
 	if err != nil {
 		t.Fatal(err)

@@ -87,10 +87,17 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	tick := time.NewTicker(auditSignEvery)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case err := <-errc:
+			return err
+		case <-tick.C:
+			signAuditHead(ctx, a, log)
+		case <-ctx.Done():
+			running = false
+		}
 	}
 	log.Info("shutting down: finishing requests in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -98,5 +105,22 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	signAuditHead(sctx, a, log)
 	return nil
+}
+
+// auditSignEvery bounds how long audit records stay after the last signed
+// checkpoint when traffic is too low to reach the next hundred.
+const auditSignEvery = time.Minute
+
+// signAuditHead signs the audit log's newest record if no checkpoint covers
+// it yet.
+func signAuditHead(ctx context.Context, a *app, log *slog.Logger) {
+	cp, err := a.mgr.SignAuditHead(ctx)
+	switch {
+	case err != nil:
+		log.Error("audit: cannot sign the log's head", "err", err)
+	case cp != nil:
+		log.Info("audit checkpoint", "seq", cp.Seq, "head_hash", cp.HeadHash)
+	}
 }
