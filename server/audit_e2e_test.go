@@ -157,6 +157,18 @@ func TestAuditRecordsCallsAndTokenKeyUses(t *testing.T) {
 		t.Fatalf("CRL build records %q, want %q", got, want)
 	}
 
+	// No secret enters the log: not the AccessKey secrets, in any field.
+	_ = e.DB.WalkAudit(context.Background(), func(r *store.AuditRecord) error {
+		all := strings.Join([]string{r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP}, "|")
+		if strings.Contains(all, e.AK.AccessKeySecret) || strings.Contains(all, ak.AccessKeySecret) {
+			t.Errorf("record %d carries an AccessKey secret", r.Seq)
+		}
+		return nil
+	})
+	if strings.Contains(e.Logs.String(), ak.AccessKeySecret) {
+		t.Error("the service log carries an AccessKey secret")
+	}
+
 	if n := e.Mgr.UnauditedKeyUses(); n != 0 {
 		t.Fatalf("%d token-key uses escaped the audit log", n)
 	}
