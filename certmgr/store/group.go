@@ -62,13 +62,12 @@ func (s *DB) Group(ctx context.Context, fn func(tx *Tx) error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case err := <-r.res:
-		return err
-	case <-ctx.Done():
-		// The write may still commit; the caller only stops waiting.
-		return ctx.Err()
-	}
+	// Once queued, the answer is the commit's: returning early on a
+	// cancelled ctx would report a failure for a write that may still
+	// commit, and a caller that then undoes its token change (destroys the
+	// key it generated) would leave a row pointing at nothing. fn's own
+	// statements honour ctx, and a commit takes one fsync.
+	return <-r.res
 }
 
 func (c *committer) run() {

@@ -44,3 +44,28 @@ func TestGroupRollsBackOnlyTheFailingWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupAnswersWithTheCommitsOutcome: a caller whose context is
+// cancelled after its write was made learns that the write committed,
+// rather than a cancellation that would have it undo the token key the row
+// points to.
+func TestGroupAnswersWithTheCommitsOutcome(t *testing.T) {
+	db := openTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := db.Group(ctx, func(tx *Tx) error {
+		if err := tx.InsertAccount(ctx, &Account{ID: "x", Name: "x", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		cancel() // the client goes away between the write and the commit
+		return nil
+	})
+	// The committer is serial: once a later group returns, the earlier
+	// one has settled.
+	if err := db.Group(context.Background(), func(*Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, getErr := db.AccountByName(context.Background(), "x")
+	if (err == nil) != (getErr == nil) {
+		t.Fatalf("Group said %v but the row lookup says %v", err, getErr)
+	}
+}
