@@ -56,29 +56,27 @@ func (j *Journal) SetCall(accountID, accessKeyID, action, resource string) {
 }
 
 // SetResource names the resource a creating call made (its ARN was not
-// known when the call started); it changes a call record not yet written.
+// known when the call started).
 func (j *Journal) SetResource(resource string) {
-	if j == nil {
-		return
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.call != nil && !j.callDone {
-		j.call.Resource = resource
-	}
+	j.amendCall(func(r *AuditRecord) { r.Resource = resource })
 }
 
-// SetAccount names the account an administrative operation acted on,
-// once it is known (the account a new AccessKey went into); it changes a
-// call record not yet written.
+// SetAccount names the account an administrative operation acted on, once
+// it is known (the account a new AccessKey went into).
 func (j *Journal) SetAccount(accountID string) {
+	j.amendCall(func(r *AuditRecord) { r.AccountID = accountID })
+}
+
+// amendCall changes the call record while it is not yet written; a nil
+// journal (an operation nobody audits) ignores it.
+func (j *Journal) amendCall(f func(*AuditRecord)) {
 	if j == nil {
 		return
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.call != nil && !j.callDone {
-		j.call.AccountID = accountID
+		f(j.call)
 	}
 }
 
