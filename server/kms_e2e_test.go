@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	kms "github.com/alibabacloud-go/kms-20160120/v3/client"
 	"github.com/alibabacloud-go/tea/tea"
 	"github.com/certcustody/certcustody/certmgr"
@@ -28,14 +27,7 @@ import (
 // gives the default V3 signature (ACS3-HMAC-SHA256); "v2" the RPC HMAC-SHA1.
 func (e *env) kmsClient(t testing.TB, sigAlg string) *kms.Client {
 	t.Helper()
-	cfg := &openapi.Config{
-		AccessKeyId: tea.String(e.AK.AccessKeyID), AccessKeySecret: tea.String(e.AK.AccessKeySecret),
-		Endpoint: tea.String(e.Host), Protocol: tea.String("http"), RegionId: tea.String("cn-hangzhou"),
-	}
-	if sigAlg != "" {
-		cfg.SignatureAlgorithm = tea.String(sigAlg)
-	}
-	c, err := kms.NewClient(cfg)
+	c, err := kms.NewClient(sdkConfig(e.Host, e.AK.AccessKeyID, e.AK.AccessKeySecret, sigAlg))
 	if err != nil {
 		t.Fatal(err)
 	}

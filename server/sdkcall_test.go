@@ -20,10 +20,7 @@ import (
 // typed SDK does not know (Private CA, our KMS extensions).
 func (e *env) genericClient(t testing.TB) *openapi.Client {
 	t.Helper()
-	c, err := openapi.NewClient(&openapi.Config{
-		AccessKeyId: tea.String(e.AK.AccessKeyID), AccessKeySecret: tea.String(e.AK.AccessKeySecret),
-		Endpoint: tea.String(e.Host), Protocol: tea.String("http"), RegionId: tea.String("cn-hangzhou"),
-	})
+	c, err := openapi.NewClient(sdkConfig(e.Host, e.AK.AccessKeyID, e.AK.AccessKeySecret, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,3 +73,17 @@ func certPublicKey(t testing.TB, p string) crypto.PublicKey {
 }
 
 func publicOf(key any) crypto.PublicKey { return key.(crypto.Signer).Public() }
+
+// sdkConfig is the official SDKs' client configuration for a server on
+// host (127.0.0.1:port) over plain HTTP. sigAlg "" is the SDK default
+// (ACS3-HMAC-SHA256); "v2" selects the RPC HMAC-SHA1 signature.
+func sdkConfig(host, ak, secret, sigAlg string) *openapi.Config {
+	cfg := &openapi.Config{
+		AccessKeyId: tea.String(ak), AccessKeySecret: tea.String(secret),
+		Endpoint: tea.String(host), Protocol: tea.String("http"), RegionId: tea.String("cn-hangzhou"),
+	}
+	if sigAlg != "" {
+		cfg.SignatureAlgorithm = tea.String(sigAlg)
+	}
+	return cfg
+}
