@@ -56,6 +56,9 @@ type IssuedResult struct {
 	Identifier       string `json:"Identifier"`
 	Certificate      string `json:"Certificate"`
 	CertificateChain string `json:"CertificateChain"`
+	// SerialNumber (lower-case hex) is part of the end-entity answers'
+	// SDK shape only; a CA creation leaves it empty.
+	SerialNumber string `json:"SerialNumber,omitempty"`
 }
 
 var ekuByName = map[string]x509.ExtKeyUsage{

@@ -227,7 +227,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 		return nil, err
 	}
 	chain.WriteString(rest)
-	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain.String()}, nil
+	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain.String(), SerialNumber: serialOut(row.Serial)}, nil
 }
 
 // requestCSR checks the parent and CSR parameters every CSR action takes and

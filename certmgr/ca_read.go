@@ -5,7 +5,6 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"errors"
-	"strings"
 
 	"github.com/certcustody/certcustody/certmgr/store"
 )
@@ -61,36 +60,58 @@ func describeIssued(row *store.IssuedCertificate) (*ClientCertificateDescription
 	}, nil
 }
 
-// CertificateStatus is one entry of DescribeClientCertificateStatus.
+// CertificateStatus is one entry of DescribeClientCertificateStatus, in
+// the SDK's terms: Status good, revoked or unknown, RevokeTime (Unix ms)
+// only when revoked.
 type CertificateStatus struct {
-	SerialNumber string `json:"SerialNumber"`
+	SerialNumber string `json:"SerialNumber,omitempty"`
 	Status       string `json:"Status"`
-	RevokeTime   int64  `json:"RevokeTime,omitempty"` // Unix milliseconds
+	RevokeTime   int64  `json:"RevokeTime,omitempty"`
+	// Identifier is ours: it says which entry answers which identifier
+	// of the request (an unknown one has no serial number to tell).
+	Identifier string `json:"Identifier"`
 }
 
-// DescribeClientCertificateStatus reports the status of one or more
-// certificates (Identifier is comma-separated).
-func (m *Manager) DescribeClientCertificateStatus(ctx context.Context, c Caller, ids string) ([]CertificateStatus, error) {
-	if ids == "" {
+// Certificate status values of DescribeClientCertificateStatus.
+const (
+	statusGood    = "good"
+	statusRevoked = "revoked"
+	statusUnknown = "unknown"
+)
+
+// DescribeClientCertificateStatus reports the status of each identifier,
+// in order. An identifier that names no certificate of the caller's
+// account answers unknown, as the SDK documents, so one stale identifier
+// does not fail the whole list.
+func (m *Manager) DescribeClientCertificateStatus(ctx context.Context, c Caller, ids []string) ([]CertificateStatus, error) {
+	if len(ids) == 0 {
 		return nil, MissingParameter("Identifier")
 	}
-	parts := strings.Split(ids, ",")
-	if len(parts) > 100 {
-		return nil, InvalidParameter("Identifier", "at most 100 identifiers")
-	}
-	out := make([]CertificateStatus, 0, len(parts))
-	for _, id := range parts {
-		row, err := m.getIssued(ctx, c, strings.TrimSpace(id))
-		if err != nil {
-			return nil, err
+	out := make([]CertificateStatus, 0, len(ids))
+	for _, id := range ids {
+		row, err := m.db.GetIssuedCertificate(ctx, c.AccountID, id)
+		if errors.Is(err, store.ErrNotFound) {
+			out = append(out, CertificateStatus{Identifier: id, Status: statusUnknown})
+			continue
 		}
-		s := CertificateStatus{SerialNumber: row.Serial, Status: row.Status}
+		if err != nil {
+			return nil, Internal(err)
+		}
+		out = append(out, issuedStatus(row))
+	}
+	return out, nil
+}
+
+// issuedStatus is a certificate's status entry.
+func issuedStatus(row *store.IssuedCertificate) CertificateStatus {
+	s := CertificateStatus{Identifier: row.Identifier, SerialNumber: serialOut(row.Serial), Status: statusGood}
+	if row.Status == caStatusRevoke {
+		s.Status = statusRevoked
 		if row.RevokedAt != nil {
 			s.RevokeTime = row.RevokedAt.UnixMilli()
 		}
-		out = append(out, s)
 	}
-	return out, nil
+	return s
 }
 
 func (m *Manager) getIssued(ctx context.Context, c Caller, id string) (*store.IssuedCertificate, error) {

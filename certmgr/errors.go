@@ -16,6 +16,8 @@ type Error struct {
 	HTTPStatus int    // HTTP status the server answers with
 	Message    string // human-readable, safe to return to the caller
 	Err        error  // optional cause, for logs and errors.Is; never shown
+	// Denied explains a Forbidden.RAM refusal; nil for every other error.
+	Denied *AccessDeniedDetail
 }
 
 // Error implements error.
@@ -88,4 +90,17 @@ func AsError(err error) *Error {
 		return e
 	}
 	return Internal(err)
+}
+
+// AccessDeniedDetail is the SDK's AccessDeniedDetail object on a
+// Forbidden.RAM answer: which action was refused for which principal, and
+// whether no statement allowed it or a Deny matched. It never carries the
+// policy text.
+type AccessDeniedDetail struct {
+	AuthAction               string `json:"AuthAction"`
+	AuthPrincipalType        string `json:"AuthPrincipalType"`
+	AuthPrincipalOwnerID     string `json:"AuthPrincipalOwnerId"`
+	AuthPrincipalDisplayName string `json:"AuthPrincipalDisplayName"`
+	PolicyType               string `json:"PolicyType"`
+	NoPermissionType         string `json:"NoPermissionType"`
 }

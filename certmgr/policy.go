@@ -167,19 +167,7 @@ func (c *condition) compile() error {
 }
 
 // Allows decides a request: an explicit Deny wins, then any Allow, else deny.
-func (p *Policy) Allows(r PolicyRequest) bool {
-	allowed := false
-	for _, s := range p.Statements {
-		if !s.matches(r) {
-			continue
-		}
-		if !s.Allow {
-			return false
-		}
-		allowed = true
-	}
-	return allowed
-}
+func (p *Policy) Allows(r PolicyRequest) bool { return p.Decide(r) == Allowed }
 
 func (s *Statement) matches(r PolicyRequest) bool {
 	if !anyMatch(s.Actions, r.Action, true) || !anyMatch(s.Resources, r.Resource, false) {

@@ -298,7 +298,7 @@ func TestAdmitRunsAfterTheSignatureAndBeforeTheNonce(t *testing.T) {
 	a, nonces := newTestAuth(true)
 	var asked []string
 	refuse := true
-	a.Admit = func(id, action string) error {
+	a.Admit = func(id, _, action string) error {
 		asked = append(asked, id+" "+action)
 		if refuse {
 			return throttled()

@@ -19,7 +19,7 @@ type PrivateCA interface {
 	UpdateCACertificateStatus(ctx context.Context, c certmgr.Caller, id, status string) error
 	CRL(ctx context.Context, identifier string) (*certmgr.CRLDocument, error)
 	DescribeClientCertificate(ctx context.Context, c certmgr.Caller, id string) (*certmgr.ClientCertificateDescription, error)
-	DescribeClientCertificateStatus(ctx context.Context, c certmgr.Caller, ids string) ([]certmgr.CertificateStatus, error)
+	DescribeClientCertificateStatus(ctx context.Context, c certmgr.Caller, ids []string) ([]certmgr.CertificateStatus, error)
 	DescribeCACertificateList(ctx context.Context, c certmgr.Caller, page, size int) (*certmgr.CAList, error)
 	DescribeCACertificateCount(ctx context.Context, c certmgr.Caller) (int, error)
 	CreateServerCertificate(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (*certmgr.IssuedResult, error)
@@ -34,125 +34,135 @@ type PrivateCA interface {
 
 const caVersion = "2020-06-30"
 
-func caActions(ca PrivateCA) map[string]handler {
-	createCA := func(sub bool) handler {
-		return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			r, err := caRequest(p)
-			if err != nil {
-				return nil, err
-			}
-			if sub {
-				return ca.CreateSubCACertificate(ctx, c, r)
-			}
+func caActions(ca PrivateCA) map[string]binder {
+	byID := oneOf("Identifier")
+	return map[string]binder{
+		"CreateRootCACertificate": op(rootCARequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (any, error) {
 			return ca.CreateRootCACertificate(ctx, c, r)
-		}
-	}
-	issue := func(client bool) handler {
-		return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			r, err := issueRequest(p)
-			if err != nil {
-				return nil, err
-			}
-			if client {
-				return ca.CreateClientCertificateWithCsr(ctx, c, r)
-			}
-			return ca.CreateServerCertificateWithCsr(ctx, c, r)
-		}
-	}
-	generate := func(client bool) handler {
-		return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			ir, err := issueRequest(p)
-			if err != nil {
-				return nil, err
-			}
-			imm, err := p.Int("Immediately", 1)
-			if err != nil {
-				return nil, err
-			}
-			r := certmgr.GenerateRequest{IssueRequest: ir, Algorithm: p.Get("Algorithm"), CommonName: p.Get("CommonName"),
-				Organization: p.Get("Organization"), OrganizationUnit: p.Get("OrganizationUnit"), Locality: p.Get("Locality"),
-				State: p.Get("State"), Country: p.Get("Country"), Immediately: imm}
-			if client {
-				return ca.CreateClientCertificate(ctx, c, r)
-			}
-			return ca.CreateServerCertificate(ctx, c, r)
-		}
-	}
-	list := func(revokedOnly bool) handler {
-		return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			page, size, err := pageParams(p)
-			if err != nil {
-				return nil, err
-			}
-			return ca.ListClientCertificate(ctx, c, revokedOnly, page, size)
-		}
-	}
-	return map[string]handler{
-		"CreateCertificateWithExtension": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			r, err := extensionRequest(p)
-			if err != nil {
-				return nil, err
-			}
+		}),
+		"CreateSubCACertificate": op(caRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (any, error) {
+			return ca.CreateSubCACertificate(ctx, c, r)
+		}),
+		"CreateServerCertificateWithCsr": op(issueRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (any, error) {
+			return issued(ca.CreateServerCertificateWithCsr(ctx, c, r))
+		}),
+		"CreateClientCertificateWithCsr": op(issueRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (any, error) {
+			return issued(ca.CreateClientCertificateWithCsr(ctx, c, r))
+		}),
+		"CreateServerCertificate": op(generateRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (any, error) {
+			return issued(ca.CreateServerCertificate(ctx, c, r))
+		}),
+		"CreateClientCertificate": op(generateRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (any, error) {
+			return issued(ca.CreateClientCertificate(ctx, c, r))
+		}),
+		"CreateCertificateWithExtension": op(extensionRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.ExtensionRequest) (any, error) {
 			return ca.CreateCertificateWithExtension(ctx, c, r)
-		},
-		"GetCaInstanceCrlAddress": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			return ca.GetCaInstanceCrlAddress(ctx, c, p.Get("CaIdentifier"))
-		},
-		"CreateCustomCertificate": customHandler(ca),
-		"ListClientCertificate":   list(false),
-		"ListRevokeCertificate":   list(true),
-		"DeleteClientCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			return struct{}{}, ca.DeleteClientCertificate(ctx, c, p.Get("Identifier"))
-		},
-		"CreateServerCertificate": generate(false),
-		"CreateClientCertificate": generate(true),
-		"DescribeCertificatePrivateKey": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			k, err := ca.DescribeCertificatePrivateKey(ctx, c, p.Get("Identifier"), p.Get("EncryptedCode"))
-			return map[string]any{"EncryptedPrivateKey": k}, err
-		},
-		"CreateRootCACertificate": createCA(false),
-		"CreateSubCACertificate":  createCA(true),
-		"DescribeCACertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			d, err := ca.DescribeCACertificate(ctx, c, p.Get("Identifier"))
+		}),
+		"CreateCustomCertificate": op(customRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CustomRequest) (any, error) {
+			return ca.CreateCustomCertificate(ctx, c, r)
+		}),
+		"GetCaInstanceCrlAddress": op(oneOf("CaIdentifier"), func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
+			return ca.GetCaInstanceCrlAddress(ctx, c, r.ID)
+		}),
+		"ListClientCertificate": op(caPage, func(ctx context.Context, c certmgr.Caller, r page) (any, error) {
+			return ca.ListClientCertificate(ctx, c, false, r.Number, r.Size)
+		}),
+		"ListRevokeCertificate": op(caPage, func(ctx context.Context, c certmgr.Caller, r page) (any, error) {
+			return ca.ListClientCertificate(ctx, c, true, r.Number, r.Size)
+		}),
+		"DeleteClientCertificate": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
+			return struct{}{}, ca.DeleteClientCertificate(ctx, c, r.ID)
+		}),
+		"DescribeCertificatePrivateKey": op(privateKeyRequest, func(ctx context.Context, c certmgr.Caller, r withSecret) (any, error) {
+			k, err := ca.DescribeCertificatePrivateKey(ctx, c, r.ID, r.Secret)
+			return map[string]any{"EncryptedData": k}, err
+		}),
+		"DescribeCACertificate": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
+			d, err := ca.DescribeCACertificate(ctx, c, r.ID)
 			return map[string]any{"Certificate": d}, err
-		},
-		"CreateServerCertificateWithCsr": issue(false),
-		"CreateClientCertificateWithCsr": issue(true),
-		"CreateRevokeClientCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			return struct{}{}, ca.CreateRevokeClientCertificate(ctx, c, p.Get("Identifier"), p.Get("Reason"))
-		},
-		"UpdateCACertificateStatus": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			return struct{}{}, ca.UpdateCACertificateStatus(ctx, c, p.Get("Identifier"), p.Get("Status"))
-		},
-		"DescribeClientCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			d, err := ca.DescribeClientCertificate(ctx, c, p.Get("Identifier"))
+		}),
+		"CreateRevokeClientCertificate": op(revokeRequest, func(ctx context.Context, c certmgr.Caller, r withReason) (any, error) {
+			return struct{}{}, ca.CreateRevokeClientCertificate(ctx, c, r.ID, r.Reason)
+		}),
+		"UpdateCACertificateStatus": op(statusRequest("Identifier"), func(ctx context.Context, c certmgr.Caller, r withStatus) (any, error) {
+			return struct{}{}, ca.UpdateCACertificateStatus(ctx, c, r.ID, r.Status)
+		}),
+		"DescribeClientCertificate": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
+			d, err := ca.DescribeClientCertificate(ctx, c, r.ID)
 			return map[string]any{"Certificate": d}, err
-		},
-		"DescribeClientCertificateStatus": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			st, err := ca.DescribeClientCertificateStatus(ctx, c, p.Get("Identifier"))
+		}),
+		"DescribeClientCertificateStatus": op(manyOf("Identifier"), func(ctx context.Context, c certmgr.Caller, r many) (any, error) {
+			st, err := ca.DescribeClientCertificateStatus(ctx, c, r)
 			return map[string]any{"CertificateStatus": st}, err
-		},
-		"DescribeCACertificateList": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			page, size, err := pageParams(p)
-			if err != nil {
-				return nil, err
-			}
-			return ca.DescribeCACertificateList(ctx, c, page, size)
-		},
-		"DescribeCACertificateCount": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
+		}),
+		"DescribeCACertificateList": op(caPage, func(ctx context.Context, c certmgr.Caller, r page) (any, error) {
+			return ca.DescribeCACertificateList(ctx, c, r.Number, r.Size)
+		}),
+		"DescribeCACertificateCount": op(noParams, func(ctx context.Context, c certmgr.Caller, _ account) (any, error) {
 			n, err := ca.DescribeCACertificateCount(ctx, c)
-			return map[string]any{"Count": n}, err
-		},
+			return map[string]any{"TotalCount": n}, err
+		}),
 	}
 }
 
+// issued shapes the four issuing actions' answer as their SDK type
+// declares it: X509Certificate and SerialNumber, not Certificate.
+func issued(r *certmgr.IssuedResult, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Identifier": r.Identifier, "X509Certificate": r.Certificate, "CertificateChain": r.CertificateChain,
+		"SerialNumber": r.SerialNumber}, nil
+}
+
+// withReason names the certificate to revoke and, as our extension, the
+// CRL reason (RFC 5280 name, e.g. keyCompromise).
+type withReason struct {
+	one
+	Reason string
+}
+
+func revokeRequest(p Params) (withReason, error) {
+	id, err := identifier(p, "Identifier", true)
+	return withReason{one{id}, p.Get("Reason")}, err
+}
+
+func caPage(p Params) (page, error) { return pageOf(p, "CurrentPage", "ShowSize") }
+
+func privateKeyRequest(p Params) (withSecret, error) {
+	id, err := identifier(p, "Identifier", true)
+	return withSecret{one{id}, p.Get("EncryptedCode")}, err
+}
+
+func rootCARequest(p Params) (certmgr.CreateCARequest, error) {
+	r, err := caRequest(p)
+	// A root has no parent: a ParentIdentifier sent to it is not a
+	// resource the call acts on, and must not become one.
+	r.ParentIdentifier = ""
+	return r, err
+}
+
+func generateRequest(p Params) (certmgr.GenerateRequest, error) {
+	ir, err := issueRequest(p)
+	if err != nil {
+		return certmgr.GenerateRequest{}, err
+	}
+	imm, err := p.Int("Immediately", 1)
+	return certmgr.GenerateRequest{IssueRequest: ir, Algorithm: p.Get("Algorithm"), CommonName: p.Get("CommonName"),
+		Organization: p.Get("Organization"), OrganizationUnit: p.Get("OrganizationUnit"), Locality: p.Get("Locality"),
+		State: p.Get("State"), Country: p.Get("Country"), Immediately: imm}, err
+}
+
 func caRequest(p Params) (certmgr.CreateCARequest, error) {
+	parent, err := identifier(p, "ParentIdentifier", false)
+	if err != nil {
+		return certmgr.CreateCARequest{}, err
+	}
 	r := certmgr.CreateCARequest{
-		ParentIdentifier: p.Get("ParentIdentifier"), CommonName: p.Get("CommonName"), Organization: p.Get("Organization"),
+		ParentIdentifier: parent, CommonName: p.Get("CommonName"), Organization: p.Get("Organization"),
 		OrganizationUnit: p.Get("OrganizationUnit"), Locality: p.Get("Locality"), State: p.Get("State"),
 		CountryCode: p.Get("CountryCode"), Algorithm: p.Get("Algorithm"),
 	}
-	var err error
 	if r.Years, err = p.Int("Years", 0); err != nil {
 		return r, err
 	}
@@ -195,7 +205,11 @@ func labels(p Params) (certmgr.Labels, error) {
 }
 
 func issueRequest(p Params) (certmgr.IssueRequest, error) {
-	r := certmgr.IssueRequest{ParentIdentifier: p.Get("ParentIdentifier"), Csr: p.Get("Csr"), Domain: p.Get("Domain"), SanValue: p.Get("SanValue")}
+	parent, err := identifier(p, "ParentIdentifier", true)
+	if err != nil {
+		return certmgr.IssueRequest{}, err
+	}
+	r := certmgr.IssueRequest{ParentIdentifier: parent, Csr: p.Get("Csr"), Domain: p.Get("Domain"), SanValue: p.Get("SanValue")}
 	ints := []struct {
 		name string
 		dst  *int
@@ -207,7 +221,6 @@ func issueRequest(p Params) (certmgr.IssueRequest, error) {
 		}
 		*f.dst = v
 	}
-	var err error
 	if r.Labels, err = labels(p); err != nil {
 		return r, err
 	}
@@ -228,7 +241,7 @@ func issueRequest(p Params) (certmgr.IssueRequest, error) {
 
 func extensionRequest(p Params) (certmgr.ExtensionRequest, error) {
 	r := certmgr.ExtensionRequest{
-		ParentIdentifier: p.Get("ParentIdentifier"), CertType: p.Get("CertType"), CommonName: p.Get("CommonName"),
+		CertType: p.Get("CertType"), CommonName: p.Get("CommonName"),
 		Organization: p.Get("Organization"), OrganizationUnit: p.Get("OrganizationUnit"), Locality: p.Get("Locality"),
 		State: p.Get("State"), CountryCode: p.Get("CountryCode"), Sans: p.Get("Sans"), CsrPemString: p.Get("CsrPemString"),
 		AliasName: p.Get("AliasName"),
@@ -237,7 +250,7 @@ func extensionRequest(p Params) (certmgr.ExtensionRequest, error) {
 	if err != nil {
 		return r, err
 	}
-	r.BeforeTime, r.AfterTime, r.Labels = ir.BeforeTime, ir.AfterTime, ir.Labels
+	r.ParentIdentifier, r.BeforeTime, r.AfterTime, r.Labels = ir.ParentIdentifier, ir.BeforeTime, ir.AfterTime, ir.Labels
 	if r.AppendCrl, err = p.Bool("AppendCrl", false); err != nil {
 		return r, err
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 
@@ -26,8 +25,11 @@ type apiPassthrough struct {
 }
 
 func customRequest(p Params) (certmgr.CustomRequest, error) {
-	r := certmgr.CustomRequest{ParentIdentifier: p.Get("ParentIdentifier"), Csr: p.Get("Csr"), Validity: p.Get("Validity")}
-	var err error
+	parent, err := identifier(p, "ParentIdentifier", true)
+	if err != nil {
+		return certmgr.CustomRequest{}, err
+	}
+	r := certmgr.CustomRequest{ParentIdentifier: parent, Csr: p.Get("Csr"), Validity: p.Get("Validity")}
 	if r.EnableCrl, err = p.Bool("EnableCrl", false); err != nil {
 		return r, err
 	}
@@ -105,15 +107,5 @@ func flattenedPassthrough(p Params, ap *apiPassthrough) error {
 		}
 		ap.Extensions.SubjectAlternativeNames = append(ap.Extensions.SubjectAlternativeNames,
 			struct{ Type, Value string }{t, p.Get(fmt.Sprintf("%sExtensions.SubjectAlternativeNames.%d.Value", pre, i))})
-	}
-}
-
-func customHandler(ca PrivateCA) handler {
-	return func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-		r, err := customRequest(p)
-		if err != nil {
-			return nil, err
-		}
-		return ca.CreateCustomCertificate(ctx, c, r)
 	}
 }

@@ -71,7 +71,7 @@ func TestPrivateCAHierarchyThroughSDK(t *testing.T) {
 	e := newEnv(t)
 	t.Cleanup(func() {
 		count, err := e.rpcCall(t, caVersion, "DescribeCACertificateCount", nil)
-		if err != nil || fmt.Sprint(count["Count"]) != "6" {
+		if err != nil || fmt.Sprint(count["TotalCount"]) != "6" {
 			t.Errorf("DescribeCACertificateCount: %v %v", count, err)
 		}
 		list, err := e.rpcCall(t, caVersion, "DescribeCACertificateList", map[string]interface{}{"CurrentPage": 2, "ShowSize": 4})
@@ -118,19 +118,19 @@ func TestPrivateCAHierarchyThroughSDK(t *testing.T) {
 				t.Fatalf("CreateClientCertificateWithCsr: %v", err)
 			}
 			chain := server["CertificateChain"].(string)
-			if !strings.HasPrefix(chain, sub["Certificate"].(string)) || !strings.HasSuffix(chain, root["Certificate"].(string)) {
+			if !strings.HasPrefix(chain, certOf(sub)) || !strings.HasSuffix(chain, certOf(root)) {
 				t.Fatal("CertificateChain is not issuer first, root last")
 			}
 			for _, leaf := range []map[string]interface{}{server, client} {
-				verifyChain(t, tc.family, root["Certificate"].(string), sub["Certificate"].(string), leaf["Certificate"].(string))
+				verifyChain(t, tc.family, certOf(root), certOf(sub), certOf(leaf))
 			}
-			text := opensslText(t, server["Certificate"].(string))
+			text := opensslText(t, certOf(server))
 			for _, want := range []string{"DNS:www.example.com", "DNS:api.example.com", "IP Address:10.0.0.7", "TLS Web Server Authentication", "CA:FALSE"} {
 				if !strings.Contains(text, want) {
 					t.Fatalf("server certificate lacks %q:\n%s", want, text)
 				}
 			}
-			if text := opensslText(t, client["Certificate"].(string)); !strings.Contains(text, "email:alice@example.com") || !strings.Contains(text, "TLS Web Client Authentication") {
+			if text := opensslText(t, certOf(client)); !strings.Contains(text, "email:alice@example.com") || !strings.Contains(text, "TLS Web Client Authentication") {
 				t.Fatalf("client certificate:\n%s", text)
 			}
 		})

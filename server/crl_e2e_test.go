@@ -47,7 +47,7 @@ func TestRevocationAndCRL(t *testing.T) {
 				t.Fatalf("DescribeClientCertificateStatus: %v %v", st, err)
 			}
 			crlURL := e.URL + "/crl/" + sub["Identifier"].(string) + ".crl"
-			if text := opensslText(t, leaves[0]["Certificate"].(string)); !strings.Contains(text, crlURL) {
+			if text := opensslText(t, certOf(leaves[0])); !strings.Contains(text, crlURL) {
 				t.Fatalf("leaf lacks the CRL distribution point %s:\n%s", crlURL, text)
 			}
 			addr, err := e.rpcCall(t, caVersion, "GetCaInstanceCrlAddress", map[string]interface{}{"CaIdentifier": sub["Identifier"]})
@@ -70,7 +70,7 @@ func TestRevocationAndCRL(t *testing.T) {
 			if again, _ := fetchCRL(t, crlURL, etag2); again != nil {
 				t.Fatal("an unchanged CRL was sent again despite If-None-Match")
 			}
-			serial := leafSerialHex(t, leaves[1]["Certificate"].(string))
+			serial := leafSerialHex(t, certOf(leaves[1]))
 			text := opensslCRLText(t, crl)
 			if !strings.Contains(text, "Serial Number: "+serial) || !strings.Contains(text, "Key Compromise") || !strings.Contains(text, "X509v3 CRL Number") {
 				t.Fatalf("openssl crl -text lacks the revoked serial %s, its reason or the CRL number:\n%s", serial, text)
@@ -80,12 +80,12 @@ func TestRevocationAndCRL(t *testing.T) {
 			}
 			if tc.family != "SM2" {
 				for i, want := range []bool{true, false} {
-					if got := verifyWithCRL(t, root["Certificate"].(string), sub["Certificate"].(string), leaves[i]["Certificate"].(string), crl); got != want {
+					if got := verifyWithCRL(t, certOf(root), certOf(sub), certOf(leaves[i]), crl); got != want {
 						t.Fatalf("openssl verify -crl_check on leaf %d: ok=%v, want %v", i, got, want)
 					}
 				}
 			} else {
-				checkSM2CRL(t, crl, sub["Certificate"].(string))
+				checkSM2CRL(t, crl, certOf(sub))
 			}
 			d, err := e.rpcCall(t, caVersion, "DescribeClientCertificate", map[string]interface{}{"Identifier": leaves[1]["Identifier"]})
 			if err != nil {
@@ -95,7 +95,7 @@ func TestRevocationAndCRL(t *testing.T) {
 				t.Fatalf("DescribeClientCertificate after revocation: %v", desc)
 			}
 			st, _ = e.rpcCall(t, caVersion, "DescribeClientCertificateStatus", map[string]interface{}{"Identifier": leaves[1]["Identifier"]})
-			if entry := st["CertificateStatus"].([]interface{})[0].(map[string]interface{}); entry["Status"] != "REVOKE" || len(fmt.Sprint(entry["RevokeTime"])) != 13 {
+			if entry := st["CertificateStatus"].([]interface{})[0].(map[string]interface{}); entry["Status"] != "revoked" || len(fmt.Sprint(entry["RevokeTime"])) != 13 {
 				t.Fatalf("status after revocation: %v", entry)
 			}
 			_, err = e.rpcCall(t, caVersion, "DeleteClientCertificate", map[string]interface{}{"Identifier": leaves[0]["Identifier"]})
@@ -120,7 +120,7 @@ func TestRevocationAndCRL(t *testing.T) {
 				t.Fatalf("revoke sub CA: %v", err)
 			}
 			rootCRL, _ := fetchCRL(t, e.URL+"/crl/"+root["Identifier"].(string)+".crl", "")
-			if !strings.Contains(opensslCRLText(t, rootCRL), "Serial Number: "+leafSerialHex(t, sub["Certificate"].(string))) {
+			if !strings.Contains(opensslCRLText(t, rootCRL), "Serial Number: "+leafSerialHex(t, certOf(sub))) {
 				t.Fatal("the revoked subordinate CA is not on its root's CRL")
 			}
 			_, err = e.rpcCall(t, caVersion, "CreateClientCertificateWithCsr", map[string]interface{}{"ParentIdentifier": sub["Identifier"], "Csr": clientCSR(t, tc.family, "late"), "Days": 1})

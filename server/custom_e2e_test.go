@@ -28,7 +28,7 @@ func TestCreateCustomCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateCustomCertificate (JSON): %v", err)
 	}
-	text := opensslText(t, got["Certificate"].(string))
+	text := opensslText(t, certOf(got))
 	for _, want := range []string{"CN = custom.example.com", "serialNumber = SN-42", "(0xa1b2c3d4e5f)", "Digital Signature, Key Encipherment",
 		"X509v3 Extended Key Usage: critical", "TLS Web Server Authentication, TLS Web Client Authentication", "DNS:custom.example.com", "IP Address:10.9.8.7"} {
 		if !strings.Contains(text, want) {
@@ -38,7 +38,7 @@ func TestCreateCustomCertificate(t *testing.T) {
 	if strings.Contains(text, "ignored-subject") {
 		t.Fatal("the ApiPassthrough subject must replace the CSR's")
 	}
-	verifyChain(t, "RSA", root["Certificate"].(string), sub["Certificate"].(string), got["Certificate"].(string))
+	verifyChain(t, "RSA", certOf(root), certOf(sub), certOf(got))
 
 	flat, err := e.rpcCall(t, caVersion, "CreateCustomCertificate", map[string]interface{}{"ParentIdentifier": sub["Identifier"],
 		"Csr": clientCSR(t, "RSA", "flat-csr"), "Validity": "1y",
@@ -47,7 +47,7 @@ func TestCreateCustomCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateCustomCertificate (flattened): %v", err)
 	}
-	text = opensslText(t, flat["Certificate"].(string))
+	text = opensslText(t, certOf(flat))
 	if !strings.Contains(text, "CN = flat-csr") || !strings.Contains(text, "email:dev@example.com") || !strings.Contains(text, "TLS Web Client Authentication") {
 		t.Fatalf("flattened custom certificate:\n%s", text)
 	}

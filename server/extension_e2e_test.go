@@ -27,20 +27,20 @@ func TestCreateCertificateWithExtension(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateCertificateWithExtension: %v", err)
 	}
-	text := opensslText(t, got["Certificate"].(string))
+	text := opensslText(t, certOf(got))
 	for _, want := range []string{"email:ops@example.com", "DNS:app.example.com", "URI:spiffe://example.com/app", "IP Address:10.20.30.40",
 		"X509v3 Basic Constraints: critical", "/crl/" + sub["Identifier"].(string) + ".crl", "NIST CURVE: P-384"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("certificate lacks %q:\n%s", want, text)
 		}
 	}
-	verifyChain(t, "ECC", root["Certificate"].(string), sub["Certificate"].(string), got["Certificate"].(string))
+	verifyChain(t, "ECC", certOf(root), certOf(sub), certOf(got))
 
 	fromCSR, err := e.rpcCall(t, caVersion, "CreateCertificateWithExtension", with(base, "CertType", "CLIENT", "CsrPemString", clientCSR(t, "ECC", "csr-subject"), "BasicConstraintsCritical", false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	text = opensslText(t, fromCSR["Certificate"].(string))
+	text = opensslText(t, certOf(fromCSR))
 	if !strings.Contains(text, "CN = csr-subject") || strings.Contains(text, "CN = app.example.com") || strings.Contains(text, "Basic Constraints: critical") || !strings.Contains(text, "TLS Web Client Authentication") {
 		t.Fatalf("CSR subject must win and basicConstraints be non-critical:\n%s", text)
 	}

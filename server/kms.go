@@ -24,79 +24,118 @@ type KMS interface {
 
 const kmsVersion = "2016-01-20"
 
-// kmsActions maps each KMS action to its handler: parse, call certmgr,
-// shape the result as the cloud API does.
-func kmsActions(k KMS) map[string]handler {
-	return map[string]handler{
-		"CreateCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			exp, err := optionalBool(p, "ExportablePrivateKey")
-			if err != nil {
-				return nil, err
-			}
-			return k.CreateCertificate(ctx, c, certmgr.CreateCertificateRequest{
-				KeySpec: p.Get("KeySpec"), Subject: p.Get("Subject"),
-				SubjectAlternativeNames: p.Get("SubjectAlternativeNames"), ExportablePrivateKey: exp,
-			})
-		},
-		"UploadCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			return struct{}{}, k.UploadCertificate(ctx, c, certmgr.UploadCertificateRequest{
-				CertificateID: p.Get("CertificateId"), Certificate: p.Get("Certificate"), CertificateChain: p.Get("CertificateChain"),
-			})
-		},
-		"GetCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			return k.GetCertificate(ctx, c, p.Get("CertificateId"))
-		},
-		"DescribeCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			return k.DescribeCertificate(ctx, c, p.Get("CertificateId"))
-		},
-		"UpdateCertificateStatus": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			return struct{}{}, k.UpdateCertificateStatus(ctx, c, p.Get("CertificateId"), p.Get("Status"))
-		},
-		"DeleteCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			return struct{}{}, k.DeleteCertificate(ctx, c, p.Get("CertificateId"))
-		},
-		"ListCertificates": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			page, err := p.Int("PageNumber", 1)
-			if err != nil {
-				return nil, err
-			}
-			size, err := p.Int("PageSize", 20)
-			if err != nil {
-				return nil, err
-			}
-			return k.ListCertificates(ctx, c, page, size)
-		},
-		"ExportCertificate": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			pfx, err := k.ExportCertificate(ctx, c, p.Get("CertificateId"), p.Get("Password"))
-			return map[string]any{"CertificateId": p.Get("CertificateId"), "Pkcs12": pfx}, err
-		},
-		"CertificatePrivateKeySign": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			sig, err := k.CertificatePrivateKeySign(ctx, c, signRequest(p))
-			return map[string]any{"CertificateId": p.Get("CertificateId"), "SignatureValue": sig}, err
-		},
-		"CertificatePublicKeyVerify": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			ok, err := k.CertificatePublicKeyVerify(ctx, c, signRequest(p))
-			return map[string]any{"CertificateId": p.Get("CertificateId"), "SignatureValid": ok}, err
-		},
-		"CertificatePublicKeyEncrypt": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			ct, err := k.CertificatePublicKeyEncrypt(ctx, c, encryptRequest(p))
-			return map[string]any{"CertificateId": p.Get("CertificateId"), "CiphertextBlob": ct}, err
-		},
-		"CertificatePrivateKeyDecrypt": func(ctx context.Context, c certmgr.Caller, p Params) (any, error) {
-			pt, err := k.CertificatePrivateKeyDecrypt(ctx, c, encryptRequest(p))
-			return map[string]any{"CertificateId": p.Get("CertificateId"), "Plaintext": pt}, err
-		},
+// kmsActions maps each KMS action to its binder: parse once, authorize on
+// the parsed request's resources, call certmgr with that same request.
+func kmsActions(k KMS) map[string]binder {
+	byID := oneOf("CertificateId")
+	return map[string]binder{
+		"CreateCertificate": op(createCertificateRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CreateCertificateRequest) (any, error) {
+			return k.CreateCertificate(ctx, c, r)
+		}),
+		"UploadCertificate": op(uploadRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.UploadCertificateRequest) (any, error) {
+			return struct{}{}, k.UploadCertificate(ctx, c, r)
+		}),
+		"GetCertificate": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
+			return k.GetCertificate(ctx, c, r.ID)
+		}),
+		"DescribeCertificate": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
+			return k.DescribeCertificate(ctx, c, r.ID)
+		}),
+		"UpdateCertificateStatus": op(statusRequest("CertificateId"), func(ctx context.Context, c certmgr.Caller, r withStatus) (any, error) {
+			return struct{}{}, k.UpdateCertificateStatus(ctx, c, r.ID, r.Status)
+		}),
+		"DeleteCertificate": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
+			return struct{}{}, k.DeleteCertificate(ctx, c, r.ID)
+		}),
+		"ListCertificates": op(kmsPage, func(ctx context.Context, c certmgr.Caller, r page) (any, error) {
+			return k.ListCertificates(ctx, c, r.Number, r.Size)
+		}),
+		"ExportCertificate": op(exportRequest, func(ctx context.Context, c certmgr.Caller, r withSecret) (any, error) {
+			pfx, err := k.ExportCertificate(ctx, c, r.ID, r.Secret)
+			return map[string]any{"CertificateId": r.ID, "Pkcs12": pfx}, err
+		}),
+		"CertificatePrivateKeySign": op(signRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.SignRequest) (any, error) {
+			sig, err := k.CertificatePrivateKeySign(ctx, c, r)
+			return map[string]any{"CertificateId": r.CertificateID, "SignatureValue": sig}, err
+		}),
+		"CertificatePublicKeyVerify": op(signRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.SignRequest) (any, error) {
+			ok, err := k.CertificatePublicKeyVerify(ctx, c, r)
+			return map[string]any{"CertificateId": r.CertificateID, "SignatureValid": ok}, err
+		}),
+		"CertificatePublicKeyEncrypt": op(encryptRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.EncryptRequest) (any, error) {
+			ct, err := k.CertificatePublicKeyEncrypt(ctx, c, r)
+			return map[string]any{"CertificateId": r.CertificateID, "CiphertextBlob": ct}, err
+		}),
+		"CertificatePrivateKeyDecrypt": op(encryptRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.EncryptRequest) (any, error) {
+			pt, err := k.CertificatePrivateKeyDecrypt(ctx, c, r)
+			return map[string]any{"CertificateId": r.CertificateID, "Plaintext": pt}, err
+		}),
 	}
 }
 
-func signRequest(p Params) certmgr.SignRequest {
-	return certmgr.SignRequest{CertificateID: p.Get("CertificateId"), Algorithm: p.Get("Algorithm"), Message: p.Get("Message"),
-		MessageType: p.Get("MessageType"), SignatureValue: p.Get("SignatureValue")}
+func createCertificateRequest(p Params) (certmgr.CreateCertificateRequest, error) {
+	exp, err := optionalBool(p, "ExportablePrivateKey")
+	return certmgr.CreateCertificateRequest{KeySpec: p.Get("KeySpec"), Subject: p.Get("Subject"),
+		SubjectAlternativeNames: p.Get("SubjectAlternativeNames"), ExportablePrivateKey: exp}, err
 }
 
-func encryptRequest(p Params) certmgr.EncryptRequest {
-	return certmgr.EncryptRequest{CertificateID: p.Get("CertificateId"), Algorithm: p.Get("Algorithm"),
-		Plaintext: p.Get("Plaintext"), CiphertextBlob: p.Get("CiphertextBlob")}
+func uploadRequest(p Params) (certmgr.UploadCertificateRequest, error) {
+	id, err := identifier(p, "CertificateId", true)
+	return certmgr.UploadCertificateRequest{CertificateID: id, Certificate: p.Get("Certificate"), CertificateChain: p.Get("CertificateChain")}, err
+}
+
+// withStatus names one resource and the status to move it to.
+type withStatus struct {
+	one
+	Status string
+}
+
+func statusRequest(name string) func(Params) (withStatus, error) {
+	return func(p Params) (withStatus, error) {
+		id, err := identifier(p, name, true)
+		return withStatus{one{id}, p.Get("Status")}, err
+	}
+}
+
+// withSecret names one resource and a caller-chosen password. The
+// password is kept out of every log and record.
+type withSecret struct {
+	one
+	Secret string
+}
+
+func exportRequest(p Params) (withSecret, error) {
+	id, err := identifier(p, "CertificateId", true)
+	return withSecret{one{id}, p.Get("Password")}, err
+}
+
+// page is a listing's page number and size.
+type page struct {
+	account
+	Number, Size int
+}
+
+func kmsPage(p Params) (page, error) { return pageOf(p, "PageNumber", "PageSize") }
+
+func pageOf(p Params, number, size string) (page, error) {
+	n, err := p.Int(number, 1)
+	if err != nil {
+		return page{}, err
+	}
+	s, err := p.Int(size, 20)
+	return page{Number: n, Size: s}, err
+}
+
+func signRequest(p Params) (certmgr.SignRequest, error) {
+	id, err := identifier(p, "CertificateId", true)
+	return certmgr.SignRequest{CertificateID: id, Algorithm: p.Get("Algorithm"), Message: p.Get("Message"),
+		MessageType: p.Get("MessageType"), SignatureValue: p.Get("SignatureValue")}, err
+}
+
+func encryptRequest(p Params) (certmgr.EncryptRequest, error) {
+	id, err := identifier(p, "CertificateId", true)
+	return certmgr.EncryptRequest{CertificateID: id, Algorithm: p.Get("Algorithm"),
+		Plaintext: p.Get("Plaintext"), CiphertextBlob: p.Get("CiphertextBlob")}, err
 }
 
 // optionalBool reads a true/false parameter that may be absent.

@@ -21,9 +21,6 @@ import (
 // upload with a chain) is a few tens of KB.
 const MaxBodyBytes = 1 << 20
 
-// handler runs one action for an authenticated caller.
-type handler func(ctx context.Context, c certmgr.Caller, p Params) (any, error)
-
 // Auditor starts the audit journal of a request: the records of its
 // changes and token-key uses travel in the returned context and commit with
 // the changes they record.
@@ -60,7 +57,7 @@ type Server struct {
 	echo    *echo.Echo
 	cfg     Config
 	auth    *Authenticator
-	actions map[string]handler // key: Version + "/" + Action
+	actions map[string]binder // key: Version + "/" + Action
 	log     *slog.Logger
 	metrics *metrics
 }
@@ -76,7 +73,7 @@ func New(cfg Config) *Server {
 	if cfg.Throttle == nil {
 		cfg.Throttle = &Throttle{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]handler{}, metrics: newMetrics(cfg.TokenStats, cfg.Auditor)}
+	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]binder{}, metrics: newMetrics(cfg.TokenStats, cfg.Auditor)}
 	// Creds and Admit are set per request (see rpc).
 	s.auth = &Authenticator{Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
 	for name, h := range kmsActions(cfg.KMS) {
@@ -189,9 +186,12 @@ func (s *Server) rpc(c echo.Context) error {
 	creds := &principalOnce{p: s.cfg.Principals}
 	auth := *s.auth
 	auth.Creds = creds
-	auth.Admit = func(id, act string) error {
-		action, accessKey = act, id // a throttled request is still counted under its action
-		if !s.cfg.Throttle.Allow(id, act, s.cfg.Now()) {
+	auth.Admit = func(id, version, act string) error {
+		// Resolved before any per-action state exists: every unknown
+		// action shares one throttle bucket, one metric label and one
+		// audit name, so inventing names buys nothing.
+		action, accessKey = s.resolve(version, act), id
+		if !s.cfg.Throttle.Allow(id, action, s.cfg.Now()) {
 			return throttled()
 		}
 		return nil
@@ -200,7 +200,7 @@ func (s *Server) rpc(c echo.Context) error {
 	if err != nil {
 		return fail(certmgr.AsError(err))
 	}
-	action, accessKey = req.Action, req.AccessKeyID
+	accessKey = req.AccessKeyID
 	if req.Format != "" {
 		format = req.Format
 	}
@@ -208,19 +208,30 @@ func (s *Server) rpc(c echo.Context) error {
 	if principal == nil || principal.AccessKeyID != req.AccessKeyID {
 		return fail(certmgr.Internal(fmt.Errorf("authenticated without a principal")))
 	}
-	caller := certmgr.Caller{AccountID: principal.AccountID, AccessKeyID: principal.AccessKeyID, Region: req.Params.Get("RegionId"), SourceIP: remoteIP(r)}
+	caller := certmgr.Caller{AccountID: principal.AccountID, AccessKeyID: principal.AccessKeyID, Region: s.cfg.Region, SourceIP: remoteIP(r)}
 	// From here on the call is authenticated: its outcome, allowed or not,
-	// is an audit record.
-	_, resource := s.ramTarget(req, caller)
-	journal.SetCaller(caller, req.Version+"/"+req.Action, resource)
-	h, ok := s.actions[req.Version+"/"+req.Action]
-	if !ok {
-		return fail(certmgr.NotFound("InvalidAction.NotFound", "Specified api %q is not found in version %q.", req.Action, req.Version))
+	// is an audit record. An unknown action is recorded under "unknown"
+	// with no resource: nothing the caller invented reaches the log.
+	bind, known := s.actions[req.Version+"/"+action]
+	if !known {
+		journal.SetCaller(caller, action, "")
+		return fail(certmgr.NotFound("InvalidAction.NotFound", "Specified api %q is not found in version %q.", clip(req.Action, 64), clip(req.Version, 16)))
 	}
-	if err := s.authorize(principal, req, caller, r.TLS != nil); err != nil {
+	auditAction := req.Version + "/" + action
+	journal.SetCaller(caller, auditAction, "")
+	if err := s.checkRegion(req.Params); err != nil {
 		return fail(certmgr.AsError(err))
 	}
-	result, err := h(ctx, caller, req.Params)
+	call, err := bind(req.Params)
+	if err != nil {
+		return fail(certmgr.AsError(err))
+	}
+	arns := s.arns(ramPrefix[req.Version], caller, call.resources)
+	journal.SetCaller(caller, auditAction, auditResource(arns))
+	if err := s.authorize(principal, ramPrefix[req.Version]+":"+action, arns, caller, r.TLS != nil); err != nil {
+		return fail(certmgr.AsError(err))
+	}
+	result, err := call.run(ctx, caller)
 	if err != nil {
 		return fail(certmgr.AsError(err))
 	}
@@ -232,7 +243,7 @@ func (s *Server) rpc(c echo.Context) error {
 	s.metrics.observe(action, "OK", start)
 	s.log.Info("request", "request_id", requestID, "action", action, "access_key_id", accessKey, "account_id", caller.AccountID,
 		"status", http.StatusOK, "ms", time.Since(start).Milliseconds(), "remote", caller.SourceIP)
-	if err := WriteResult(w, format, req.Action, requestID, result); err != nil {
+	if err := WriteResult(w, format, action, requestID, result); err != nil {
 		s.log.Error("encode response", "request_id", requestID, "err", err)
 	}
 	return nil

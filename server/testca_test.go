@@ -117,3 +117,14 @@ func (ca *testCA) sign(t testing.TB, csrPEM string) string {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
+
+// certOf is the PEM certificate of a creating call's answer: the four
+// issuing actions answer X509Certificate (their SDK shape), CA creation,
+// CreateCustomCertificate and CreateCertificateWithExtension Certificate.
+func certOf(m map[string]interface{}) string {
+	if v, ok := m["X509Certificate"].(string); ok {
+		return v
+	}
+	v, _ := m["Certificate"].(string)
+	return v
+}

@@ -106,13 +106,18 @@ func TestClassicSDKPrivateCAInXML(t *testing.T) {
 			XMLName          xml.Name
 			Identifier       string
 			Certificate      string
+			X509Certificate  string
 			CertificateChain string
 			RequestId        string
 		}
 		if err := xml.Unmarshal(resp.GetHttpContentBytes(), &body); err != nil || body.XMLName.Local != action+"Response" || body.RequestId == "" {
 			t.Fatalf("%s XML %s: %v", action, resp.GetHttpContentString(), err)
 		}
-		return map[string]string{"Identifier": body.Identifier, "Certificate": body.Certificate, "CertificateChain": body.CertificateChain}
+		cert := body.Certificate
+		if cert == "" {
+			cert = body.X509Certificate
+		}
+		return map[string]string{"Identifier": body.Identifier, "Certificate": cert, "CertificateChain": body.CertificateChain}
 	}
 	subject := map[string]string{"CommonName": "XML Root", "Organization": "Example", "OrganizationUnit": "PKI", "Locality": "Hangzhou", "State": "Zhejiang", "CountryCode": "CN", "Algorithm": "ECC_256", "Years": "3"}
 	root := call("CreateRootCACertificate", subject)

@@ -37,7 +37,7 @@ type Authenticator struct {
 	// throttle sits here, so that a throttled request writes nothing, not
 	// even its nonce, while a forged one cannot spend another user's
 	// tokens.
-	Admit func(accessKeyID, action string) error
+	Admit func(accessKeyID, version, action string) error
 }
 
 // Request is an authenticated call.
@@ -139,7 +139,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		return nil, certmgr.InvalidParameter("SignatureNonce", "longer than 128 bytes")
 	}
 	if a.Admit != nil {
-		if err := a.Admit(req.AccessKeyID, req.Action); err != nil {
+		if err := a.Admit(req.AccessKeyID, req.Version, req.Action); err != nil {
 			return nil, err
 		}
 	}

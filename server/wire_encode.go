@@ -43,6 +43,12 @@ var errWritten = errors.New("response partly written")
 // {"RequestId","HostId","Code","Message","Recommend"}.
 func WriteError(w http.ResponseWriter, format, requestID, host string, e *certmgr.Error) {
 	body := map[string]any{"RequestId": requestID, "HostId": host, "Code": e.Code, "Message": e.Message, "Recommend": ""}
+	if e.Denied != nil {
+		d, err := toMap(e.Denied)
+		if err == nil {
+			body["AccessDeniedDetail"] = d
+		}
+	}
 	_ = write(w, e.HTTPStatus, format, "Error", body)
 }
 

@@ -43,8 +43,8 @@ func TestIssuedCertificatesPassZlint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for name, p := range map[string]string{"root": root["Certificate"].(string), "sub": sub["Certificate"].(string),
-				"server": server["Certificate"].(string), "client": client["Certificate"].(string)} {
+			for name, p := range map[string]string{"root": certOf(root), "sub": certOf(sub),
+				"server": certOf(server), "client": certOf(client)} {
 				b, _ := pem.Decode([]byte(p))
 				c, err := zx509.ParseCertificate(b.Bytes)
 				if err != nil {
