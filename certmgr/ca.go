@@ -288,7 +288,7 @@ func (m *Manager) getCA(ctx context.Context, c Caller, id string) (*store.CACert
 // cloud's field names and units (dates in Unix milliseconds).
 type CADescription struct {
 	Identifier       string `json:"Identifier"`
-	ParentIdentifier string `json:"ParentIdentifier,omitempty"`
+	ParentIdentifier string `json:"ParentIdentifier"`
 	CertificateType  string `json:"CertificateType"`
 	Status           string `json:"Status"`
 	Algorithm        string `json:"Algorithm"`
@@ -307,10 +307,24 @@ type CADescription struct {
 	CaCertChain     string `json:"CaCertChain"`
 	CrlDay          int    `json:"CrlDay"`
 	CrlStatus       string `json:"CrlStatus"`
+	CrlURL          string `json:"CrlUrl"`
 	IssuerType      string `json:"IssuerType"`
 	ResourceGroupID string `json:"ResourceGroupId"`
 	Tags            []Tag  `json:"Tags"`
+	// CertIssuedCount counts the certificates this CA issued (a deleted
+	// one no longer counts). We sell no certificate packs: the total is
+	// the issued count plus UnlimitedRemaining.
+	CertIssuedCount    int64 `json:"CertIssuedCount"`
+	CertRemainingCount int64 `json:"CertRemainingCount"`
+	CertTotalCount     int64 `json:"CertTotalCount"`
+	// CertMaxTime is the longest validity, in whole days from now, that a
+	// certificate issued by this CA can have: none outlives its issuer.
+	CertMaxTime int `json:"CertMaxTime"`
 }
+
+// UnlimitedRemaining is CertRemainingCount for a CA: certcustody caps no
+// CA's issuance count, and int32's maximum is what every client decodes.
+const UnlimitedRemaining = 1<<31 - 1
 
 // DescribeCACertificate describes one of the caller's CAs.
 func (m *Manager) DescribeCACertificate(ctx context.Context, c Caller, id string) (*CADescription, error) {
@@ -329,20 +343,29 @@ func (m *Manager) DescribeCACertificate(ctx context.Context, c Caller, id string
 	if err != nil {
 		return nil, err
 	}
+	issued, err := m.db.CountIssuedBy(ctx, c.AccountID, ca.Identifier)
+	if err != nil {
+		return nil, Internal(err)
+	}
 	md := md5.Sum(ca.Certificate)
 	sh := sha256.Sum256(ca.Certificate)
-	crl := "DISABLE"
+	crl, crlURL := "DISABLE", ""
 	if ca.EnableCRL {
-		crl = "ENABLE"
+		crl, crlURL = "ENABLE", m.crlURL(ca.Identifier)
+	}
+	maxDays := int(ca.NotAfter.Sub(m.now()).Hours() / 24)
+	if maxDays < 0 {
+		maxDays = 0
 	}
 	name := subjectFields(parsed)
 	return &CADescription{
 		Identifier: ca.Identifier, ParentIdentifier: ca.ParentIdentifier, CertificateType: ca.CertificateType, Status: ca.Status,
 		Algorithm: ca.Algorithm, KeySize: ca.KeySize, FullAlgorithm: fmt.Sprintf("%s_%d", ca.Algorithm, ca.KeySize),
 		SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
-		SubjectNames: name, SerialNumber: ca.Serial, BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(), Years: ca.Years,
+		SubjectNames: name, SerialNumber: serialOut(ca.Serial), BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(), Years: ca.Years,
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), CaCertChain: chain,
-		CrlDay: ca.CRLDay, CrlStatus: crl, IssuerType: "local", Tags: decodeTags(ca.Tags), ResourceGroupID: ca.ResourceGroupID,
+		CrlDay: ca.CRLDay, CrlStatus: crl, CrlURL: crlURL, IssuerType: "local", Tags: decodeTags(ca.Tags), ResourceGroupID: ca.ResourceGroupID,
+		CertIssuedCount: issued, CertRemainingCount: UnlimitedRemaining, CertTotalCount: issued + UnlimitedRemaining, CertMaxTime: maxDays,
 	}, nil
 }
 

@@ -2,6 +2,9 @@ package certmgr
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"time"
 	"crypto/md5"
 	"crypto/sha256"
 	"errors"
@@ -12,6 +15,17 @@ import (
 // ClientCertificateDescription is DescribeClientCertificate's Certificate
 // object (dates in Unix milliseconds, Sans as a JSON string).
 type ClientCertificateDescription struct {
+	ClientCertificateSummary
+	CertChain     string `json:"CertChain"`
+	FullAlgorithm string `json:"FullAlgorithm"`
+	// UploadFlag is 0: every certificate here was issued here.
+	UploadFlag int   `json:"UploadFlag"`
+	Tags       []Tag `json:"Tags"`
+}
+
+// ClientCertificateSummary is one item of ListClientCertificate: the
+// description without the chain and tags.
+type ClientCertificateSummary struct {
 	Identifier       string `json:"Identifier"`
 	ParentIdentifier string `json:"ParentIdentifier"`
 	CertificateType  string `json:"CertificateType"`
@@ -30,7 +44,6 @@ type ClientCertificateDescription struct {
 	Sha2            string `json:"Sha2"`
 	X509Certificate string `json:"X509Certificate"`
 	ResourceGroupID string `json:"ResourceGroupId"`
-	Tags            []Tag  `json:"Tags"`
 }
 
 // DescribeClientCertificate describes an issued server or client certificate.
@@ -39,25 +52,80 @@ func (m *Manager) DescribeClientCertificate(ctx context.Context, c Caller, id st
 	if err != nil {
 		return nil, err
 	}
-	return describeIssued(row)
-}
-
-func describeIssued(row *store.IssuedCertificate) (*ClientCertificateDescription, error) {
-	parsed, err := parseCert(row.Certificate)
+	sum, parsed, err := summarizeIssued(row)
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := m.db.GetCACertificate(ctx, c.AccountID, row.IssuerIdentifier)
 	if err != nil {
 		return nil, Internal(err)
 	}
-	name := subjectFields(parsed)
+	rest, err := m.chainPEM(ctx, c, issuer)
+	if err != nil {
+		return nil, err
+	}
+	chain := certPEM(issuer.Certificate)
+	if issuer.ParentIdentifier != "" {
+		chain += rest
+	}
+	fam, size := keyFamily(parsed.Public)
+	return &ClientCertificateDescription{ClientCertificateSummary: *sum, CertChain: chain,
+		FullAlgorithm: fmt.Sprintf("%s_%d", fam, size), Tags: decodeTags(row.Tags)}, nil
+}
+
+func summarizeIssued(row *store.IssuedCertificate) (*ClientCertificateSummary, *cert, error) {
+	parsed, err := parseCert(row.Certificate)
+	if err != nil {
+		return nil, nil, Internal(err)
+	}
 	md := md5.Sum(row.Certificate)
 	sh := sha256.Sum256(row.Certificate)
-	return &ClientCertificateDescription{
+	return &ClientCertificateSummary{
 		Identifier: row.Identifier, ParentIdentifier: row.IssuerIdentifier, CertificateType: row.CertificateType, Status: row.Status,
 		Algorithm: row.Algorithm, KeySize: row.KeySize, SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: row.SubjectDN,
-		SubjectNames: name, SerialNumber: row.Serial, BeforeDate: row.NotBefore.UnixMilli(), AfterDate: row.NotAfter.UnixMilli(),
+		SubjectNames: subjectFields(parsed), SerialNumber: serialOut(row.Serial), BeforeDate: row.NotBefore.UnixMilli(), AfterDate: row.NotAfter.UnixMilli(),
 		Days: int(row.NotAfter.Sub(row.NotBefore).Hours() / 24), Sans: sansJSON(parsed),
-		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(row.Certificate),
-		ResourceGroupID: row.ResourceGroupID, Tags: decodeTags(row.Tags),
-	}, nil
+		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(row.Certificate), ResourceGroupID: row.ResourceGroupID,
+	}, parsed, nil
+}
+
+// RevokedCertificateSummary is one item of ListRevokeCertificate, whose
+// SDK shape carries dates as "yyyy-MM-ddTHH:mmZ" strings.
+type RevokedCertificateSummary struct {
+	Identifier       string `json:"Identifier"`
+	ParentIdentifier string `json:"ParentIdentifier"`
+	CertificateType  string `json:"CertificateType"`
+	Status           string `json:"Status"`
+	Algorithm        string `json:"Algorithm"`
+	KeySize          int    `json:"KeySize"`
+	SignAlgorithm    string `json:"SignAlgorithm"`
+	SubjectDN        string `json:"SubjectDN"`
+	SubjectNames
+	SerialNumber string `json:"SerialNumber"`
+	BeforeDate   string `json:"BeforeDate"`
+	AfterDate    string `json:"AfterDate"`
+	RevokeDate   string `json:"RevokeDate"`
+	Sans         string `json:"Sans"`
+	Md5          string `json:"Md5"`
+	Sha2         string `json:"Sha2"`
+}
+
+// minuteTime is the "yyyy-MM-ddTHH:mmZ" form of ListRevokeCertificate.
+func minuteTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04Z") }
+
+func revokedSummary(row *store.IssuedCertificate) (*RevokedCertificateSummary, error) {
+	sum, _, err := summarizeIssued(row)
+	if err != nil {
+		return nil, err
+	}
+	r := &RevokedCertificateSummary{Identifier: sum.Identifier, ParentIdentifier: sum.ParentIdentifier, CertificateType: sum.CertificateType,
+		Status: sum.Status, Algorithm: sum.Algorithm, KeySize: sum.KeySize, SignAlgorithm: sum.SignAlgorithm, SubjectDN: sum.SubjectDN,
+		SubjectNames: sum.SubjectNames, SerialNumber: sum.SerialNumber, BeforeDate: minuteTime(row.NotBefore), AfterDate: minuteTime(row.NotAfter),
+		Sans: sum.Sans, Md5: sum.Md5, Sha2: sum.Sha2}
+	if row.RevokedAt != nil {
+		r.RevokeDate = minuteTime(*row.RevokedAt)
+	}
+	return r, nil
 }
 
 // CertificateStatus is one entry of DescribeClientCertificateStatus, in
@@ -130,32 +198,127 @@ func (m *Manager) getIssued(ctx context.Context, c Caller, id string) (*store.Is
 
 // CAList is DescribeCACertificateList's output.
 type CAList struct {
-	CertificateList []*CADescription `json:"CertificateList"`
-	TotalCount      int              `json:"TotalCount"`
-	CurrentPage     int              `json:"CurrentPage"`
-	ShowSize        int              `json:"ShowSize"`
-	PageCount       int              `json:"PageCount"`
+	CertificateList []*CASummary `json:"CertificateList"`
+	TotalCount      int          `json:"TotalCount"`
+	CurrentPage     int          `json:"CurrentPage"`
+	ShowSize        int          `json:"ShowSize"`
+	PageCount       int          `json:"PageCount"`
 }
 
-// DescribeCACertificateList pages through the caller's CAs.
-func (m *Manager) DescribeCACertificateList(ctx context.Context, c Caller, page, size int) (*CAList, error) {
-	page, size, err := pageArgs(page, size)
+// CASummary is one item of DescribeCACertificateList, in its SDK shape.
+type CASummary struct {
+	Identifier       string `json:"Identifier"`
+	ParentIdentifier string `json:"ParentIdentifier"`
+	CertificateType  string `json:"CertificateType"`
+	Status           string `json:"Status"`
+	Algorithm        string `json:"Algorithm"`
+	KeySize          int    `json:"KeySize"`
+	SignAlgorithm    string `json:"SignAlgorithm"`
+	SubjectDN        string `json:"SubjectDN"`
+	SubjectNames
+	SerialNumber    string `json:"SerialNumber"`
+	BeforeDate      int64  `json:"BeforeDate"`
+	AfterDate       int64  `json:"AfterDate"`
+	Years           int    `json:"Years"`
+	Md5             string `json:"Md5"`
+	Sha2            string `json:"Sha2"`
+	X509Certificate string `json:"X509Certificate"`
+	ResourceGroupID string `json:"ResourceGroupId"`
+	// Gift and Trial are the cloud's purchase flags: never, here.
+	Gift  int `json:"Gift"`
+	Trial int `json:"Trial"`
+}
+
+// CAListRequest is DescribeCACertificateList's filters and page.
+type CAListRequest struct {
+	Identifier  string // one CA
+	CaStatus    string // issue|revoke (the SDK's forbidden matches nothing here)
+	CertType    string // root|subRoot (externalCa: CAs whose key lives elsewhere)
+	ValidStatus string // valid|notValid, at the time of the call
+	IssuerType  string // local|external
+	CurrentPage int
+	ShowSize    int
+}
+
+// Resources is the one CA asked for, or nil for the account's list.
+func (r CAListRequest) Resources() []string { return nonEmpty(r.Identifier) }
+
+// DescribeCACertificateList pages through the caller's CAs that pass the
+// request's filters.
+func (m *Manager) DescribeCACertificateList(ctx context.Context, c Caller, r CAListRequest) (*CAList, error) {
+	page, size, err := pageArgs(r.CurrentPage, r.ShowSize)
 	if err != nil {
 		return nil, err
 	}
-	rows, total, err := m.db.ListCACertificates(ctx, c.AccountID, (page-1)*size, size)
+	f := store.CAFilter{Identifier: r.Identifier}
+	empty := false
+	switch strings.ToLower(r.CaStatus) {
+	case "":
+	case "issue":
+		f.Status = caStatusIssue
+	case "revoke":
+		f.Status = caStatusRevoke
+	case "forbidden":
+		empty = true // no CA is disabled without being revoked here
+	default:
+		return nil, InvalidParameter("CaStatus", "issue, forbidden or revoke")
+	}
+	switch strings.ToLower(r.CertType) {
+	case "":
+	case "root":
+		f.Type = caTypeRoot
+	case "subroot":
+		f.Type = caTypeSub
+	case "externalca":
+		empty = true
+	default:
+		return nil, InvalidParameter("CertType", "root, subRoot or externalCa")
+	}
+	switch strings.ToLower(r.ValidStatus) {
+	case "":
+	case "valid", "notvalid":
+		now := m.now()
+		f.ValidAt, f.Valid = &now, strings.EqualFold(r.ValidStatus, "valid")
+	default:
+		return nil, InvalidParameter("ValidStatus", "valid or notValid")
+	}
+	switch strings.ToLower(r.IssuerType) {
+	case "", "local":
+	case "external", "itruschina":
+		empty = true
+	default:
+		return nil, InvalidParameter("IssuerType", "local, iTrusChina or external")
+	}
+	out := &CAList{CertificateList: []*CASummary{}, CurrentPage: page, ShowSize: size}
+	if empty {
+		return out, nil
+	}
+	rows, total, err := m.db.FilterCACertificates(ctx, c.AccountID, f, (page-1)*size, size)
 	if err != nil {
 		return nil, Internal(err)
 	}
-	out := &CAList{CertificateList: []*CADescription{}, TotalCount: total, CurrentPage: page, ShowSize: size, PageCount: (total + size - 1) / size}
-	for _, r := range rows {
-		d, err := m.DescribeCACertificate(ctx, c, r.Identifier)
+	out.TotalCount, out.PageCount = total, (total+size-1)/size
+	for _, ca := range rows {
+		s, err := summarizeCA(ca)
 		if err != nil {
 			return nil, err
 		}
-		out.CertificateList = append(out.CertificateList, d)
+		out.CertificateList = append(out.CertificateList, s)
 	}
 	return out, nil
+}
+
+func summarizeCA(ca *store.CACertificate) (*CASummary, error) {
+	parsed, err := parseCert(ca.Certificate)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	md := md5.Sum(ca.Certificate)
+	sh := sha256.Sum256(ca.Certificate)
+	return &CASummary{Identifier: ca.Identifier, ParentIdentifier: ca.ParentIdentifier, CertificateType: ca.CertificateType, Status: ca.Status,
+		Algorithm: ca.Algorithm, KeySize: ca.KeySize, SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
+		SubjectNames: subjectFields(parsed), SerialNumber: serialOut(ca.Serial), BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(),
+		Years: ca.Years, Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), ResourceGroupID: ca.ResourceGroupID}, nil
 }
 
 // DescribeCACertificateCount counts the caller's CAs.
@@ -167,30 +330,58 @@ func (m *Manager) DescribeCACertificateCount(ctx context.Context, c Caller) (int
 	return total, nil
 }
 
-// ClientCertificateList is ListClientCertificate's and
-// ListRevokeCertificate's output.
+// ClientCertificateList is ListClientCertificate's output.
 type ClientCertificateList struct {
-	CertificateList []*ClientCertificateDescription `json:"CertificateList"`
-	TotalCount      int                             `json:"TotalCount"`
-	CurrentPage     int                             `json:"CurrentPage"`
-	ShowSize        int                             `json:"ShowSize"`
-	PageCount       int                             `json:"PageCount"`
+	CertificateList []*ClientCertificateSummary `json:"CertificateList"`
+	TotalCount      int                         `json:"TotalCount"`
+	CurrentPage     int                         `json:"CurrentPage"`
+	ShowSize        int                         `json:"ShowSize"`
+	PageCount       int                         `json:"PageCount"`
 }
 
-// ListClientCertificate pages through the caller's issued certificates;
-// ListRevokeCertificate through the revoked ones (revokedOnly).
-func (m *Manager) ListClientCertificate(ctx context.Context, c Caller, revokedOnly bool, page, size int) (*ClientCertificateList, error) {
+// RevokedCertificateList is ListRevokeCertificate's output.
+type RevokedCertificateList struct {
+	CertificateList []*RevokedCertificateSummary `json:"CertificateList"`
+	TotalCount      int                          `json:"TotalCount"`
+	CurrentPage     int                          `json:"CurrentPage"`
+	ShowSize        int                          `json:"ShowSize"`
+	PageCount       int                          `json:"PageCount"`
+}
+
+// ListClientCertificate pages through the caller's issued certificates.
+func (m *Manager) ListClientCertificate(ctx context.Context, c Caller, page, size int) (*ClientCertificateList, error) {
 	page, size, err := pageArgs(page, size)
 	if err != nil {
 		return nil, err
 	}
-	rows, total, err := m.db.ListIssuedCertificates(ctx, c.AccountID, revokedOnly, (page-1)*size, size)
+	rows, total, err := m.db.ListIssuedCertificates(ctx, c.AccountID, false, (page-1)*size, size)
 	if err != nil {
 		return nil, Internal(err)
 	}
-	out := &ClientCertificateList{CertificateList: []*ClientCertificateDescription{}, TotalCount: total, CurrentPage: page, ShowSize: size, PageCount: (total + size - 1) / size}
+	out := &ClientCertificateList{CertificateList: []*ClientCertificateSummary{}, TotalCount: total, CurrentPage: page, ShowSize: size, PageCount: (total + size - 1) / size}
 	for _, r := range rows {
-		d, err := describeIssued(r)
+		d, _, err := summarizeIssued(r)
+		if err != nil {
+			return nil, err
+		}
+		out.CertificateList = append(out.CertificateList, d)
+	}
+	return out, nil
+}
+
+// ListRevokeCertificate pages through the caller's revoked certificates.
+func (m *Manager) ListRevokeCertificate(ctx context.Context, c Caller, page, size int) (*RevokedCertificateList, error) {
+	page, size, err := pageArgs(page, size)
+	if err != nil {
+		return nil, err
+	}
+	rows, total, err := m.db.ListIssuedCertificates(ctx, c.AccountID, true, (page-1)*size, size)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	out := &RevokedCertificateList{CertificateList: []*RevokedCertificateSummary{}, TotalCount: total, CurrentPage: page, ShowSize: size, PageCount: (total + size - 1) / size}
+	for _, r := range rows {
+		d, err := revokedSummary(r)
 		if err != nil {
 			return nil, err
 		}

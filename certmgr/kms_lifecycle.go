@@ -162,7 +162,13 @@ func (m *Manager) DescribeCertificate(ctx context.Context, c Caller, id string) 
 	}
 	if row.Certificate != nil {
 		if leaf, err := parseCert(row.Certificate); err == nil {
-			d.SubjectKeyIdentifier = hexUpper(leaf.SubjectKeyID)
+			ski := leaf.SubjectKeyID
+			if len(ski) == 0 {
+				// An outside CA may leave the extension out; the SDK field
+				// is still the key's identifier (RFC 5280 4.2.1.2 method 1).
+				ski, _ = subjectKeyID(leaf.Public)
+			}
+			d.SubjectKeyIdentifier = hexUpper(ski)
 		}
 	}
 	return d, nil

@@ -20,12 +20,13 @@ type PrivateCA interface {
 	CRL(ctx context.Context, identifier string) (*certmgr.CRLDocument, error)
 	DescribeClientCertificate(ctx context.Context, c certmgr.Caller, id string) (*certmgr.ClientCertificateDescription, error)
 	DescribeClientCertificateStatus(ctx context.Context, c certmgr.Caller, ids []string) ([]certmgr.CertificateStatus, error)
-	DescribeCACertificateList(ctx context.Context, c certmgr.Caller, page, size int) (*certmgr.CAList, error)
+	DescribeCACertificateList(ctx context.Context, c certmgr.Caller, r certmgr.CAListRequest) (*certmgr.CAList, error)
 	DescribeCACertificateCount(ctx context.Context, c certmgr.Caller) (int, error)
 	CreateServerCertificate(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (*certmgr.IssuedResult, error)
 	CreateClientCertificate(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (*certmgr.IssuedResult, error)
 	DescribeCertificatePrivateKey(ctx context.Context, c certmgr.Caller, id, password string) (string, error)
-	ListClientCertificate(ctx context.Context, c certmgr.Caller, revokedOnly bool, page, size int) (*certmgr.ClientCertificateList, error)
+	ListClientCertificate(ctx context.Context, c certmgr.Caller, page, size int) (*certmgr.ClientCertificateList, error)
+	ListRevokeCertificate(ctx context.Context, c certmgr.Caller, page, size int) (*certmgr.RevokedCertificateList, error)
 	DeleteClientCertificate(ctx context.Context, c certmgr.Caller, id string) error
 	CreateCertificateWithExtension(ctx context.Context, c certmgr.Caller, r certmgr.ExtensionRequest) (*certmgr.IssuedResult, error)
 	GetCaInstanceCrlAddress(ctx context.Context, c certmgr.Caller, id string) (*certmgr.CrlAddress, error)
@@ -56,7 +57,12 @@ func caActions(ca PrivateCA) map[string]binder {
 			return issued(ca.CreateClientCertificate(ctx, c, r))
 		}),
 		"CreateCertificateWithExtension": op(extensionRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.ExtensionRequest) (any, error) {
-			return ca.CreateCertificateWithExtension(ctx, c, r)
+			res, err := ca.CreateCertificateWithExtension(ctx, c, r)
+			if err != nil {
+				return nil, err
+			}
+			// Its (v0.1.2) shape has no SerialNumber.
+			return map[string]any{"Identifier": res.Identifier, "Certificate": res.Certificate, "CertificateChain": res.CertificateChain}, nil
 		}),
 		"CreateCustomCertificate": op(customRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CustomRequest) (any, error) {
 			return ca.CreateCustomCertificate(ctx, c, r)
@@ -65,10 +71,10 @@ func caActions(ca PrivateCA) map[string]binder {
 			return ca.GetCaInstanceCrlAddress(ctx, c, r.ID)
 		}),
 		"ListClientCertificate": op(caPage, func(ctx context.Context, c certmgr.Caller, r page) (any, error) {
-			return ca.ListClientCertificate(ctx, c, false, r.Number, r.Size)
+			return ca.ListClientCertificate(ctx, c, r.Number, r.Size)
 		}),
 		"ListRevokeCertificate": op(caPage, func(ctx context.Context, c certmgr.Caller, r page) (any, error) {
-			return ca.ListClientCertificate(ctx, c, true, r.Number, r.Size)
+			return ca.ListRevokeCertificate(ctx, c, r.Number, r.Size)
 		}),
 		"DeleteClientCertificate": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
 			return struct{}{}, ca.DeleteClientCertificate(ctx, c, r.ID)
@@ -79,7 +85,11 @@ func caActions(ca PrivateCA) map[string]binder {
 		}),
 		"DescribeCACertificate": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
 			d, err := ca.DescribeCACertificate(ctx, c, r.ID)
-			return map[string]any{"Certificate": d}, err
+			if err != nil {
+				return nil, err
+			}
+			// Years sits at the top level too since SDK v1.0.13.
+			return map[string]any{"Certificate": d, "Years": d.Years}, nil
 		}),
 		"CreateRevokeClientCertificate": op(revokeRequest, func(ctx context.Context, c certmgr.Caller, r withReason) (any, error) {
 			return struct{}{}, ca.CreateRevokeClientCertificate(ctx, c, r.ID, r.Reason)
@@ -95,8 +105,8 @@ func caActions(ca PrivateCA) map[string]binder {
 			st, err := ca.DescribeClientCertificateStatus(ctx, c, r)
 			return map[string]any{"CertificateStatus": st}, err
 		}),
-		"DescribeCACertificateList": op(caPage, func(ctx context.Context, c certmgr.Caller, r page) (any, error) {
-			return ca.DescribeCACertificateList(ctx, c, r.Number, r.Size)
+		"DescribeCACertificateList": op(caListRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CAListRequest) (any, error) {
+			return ca.DescribeCACertificateList(ctx, c, r)
 		}),
 		"DescribeCACertificateCount": op(noParams, func(ctx context.Context, c certmgr.Caller, _ account) (any, error) {
 			n, err := ca.DescribeCACertificateCount(ctx, c)
@@ -125,6 +135,16 @@ type withReason struct {
 func revokeRequest(p Params) (withReason, error) {
 	id, err := identifier(p, "Identifier", true)
 	return withReason{one{id}, p.Get("Reason")}, err
+}
+
+func caListRequest(p Params) (certmgr.CAListRequest, error) {
+	pg, err := caPage(p)
+	if err != nil {
+		return certmgr.CAListRequest{}, err
+	}
+	id, err := identifier(p, "Identifier", false)
+	return certmgr.CAListRequest{Identifier: id, CaStatus: p.Get("CaStatus"), CertType: p.Get("CertType"), ValidStatus: p.Get("ValidStatus"),
+		IssuerType: p.Get("IssuerType"), CurrentPage: pg.Number, ShowSize: pg.Size}, err
 }
 
 func caPage(p Params) (page, error) { return pageOf(p, "CurrentPage", "ShowSize") }

@@ -91,7 +91,7 @@ func TestRevocationAndCRL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if desc := d["Certificate"].(map[string]interface{}); desc["Status"] != "REVOKE" || desc["SerialNumber"] != serial || desc["CertificateType"] != "CLIENT" {
+			if desc := d["Certificate"].(map[string]interface{}); desc["Status"] != "REVOKE" || desc["SerialNumber"] != strings.ToLower(serial) || desc["CertificateType"] != "CLIENT" {
 				t.Fatalf("DescribeClientCertificate after revocation: %v", desc)
 			}
 			st, _ = e.rpcCall(t, caVersion, "DescribeClientCertificateStatus", map[string]interface{}{"Identifier": leaves[1]["Identifier"]})

@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// CAFilter narrows a listing of CAs; zero fields match everything.
+type CAFilter struct {
+	Identifier string
+	Status     string // ISSUE or REVOKE
+	Type       string // ROOT or SUB_ROOT
+	// ValidAt, when set with Valid, keeps the CAs whose validity does
+	// (Valid true) or does not (Valid false) include that instant.
+	ValidAt *time.Time
+	Valid   bool
+}
+
+func (f CAFilter) where(accountID string) (string, []any) {
+	clauses, args := []string{"account_id = ?"}, []any{accountID}
+	add := func(c string, a ...any) { clauses, args = append(clauses, c), append(args, a...) }
+	if f.Identifier != "" {
+		add("identifier = ?", f.Identifier)
+	}
+	if f.Status != "" {
+		add("status = ?", f.Status)
+	}
+	if f.Type != "" {
+		add("certificate_type = ?", f.Type)
+	}
+	if f.ValidAt != nil {
+		at := ms(*f.ValidAt)
+		if f.Valid {
+			add("not_before <= ? AND not_after >= ?", at, at)
+		} else {
+			add("(not_before > ? OR not_after < ?)", at, at)
+		}
+	}
+	return strings.Join(clauses, " AND "), args
+}
+
+// FilterCACertificates returns a page of the account's CAs that pass f,
+// and how many pass in all.
+func (q queries) FilterCACertificates(ctx context.Context, accountID string, f CAFilter, offset, limit int) ([]*CACertificate, int, error) {
+	where, args := f.where(accountID)
+	var total int
+	if err := q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM ca_certificates WHERE `+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: count CAs: %w", err)
+	}
+	rows, err := q.e.QueryContext(ctx, `SELECT `+caColumns+` FROM ca_certificates WHERE `+where+` ORDER BY created_at, identifier LIMIT ? OFFSET ?`,
+		append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list CAs: %w", err)
+	}
+	defer rows.Close()
+	var out []*CACertificate
+	for rows.Next() {
+		c, err := scanCA(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, c)
+	}
+	return out, total, rows.Err()
+}
+
+// CountIssuedBy counts the certificates a CA has issued (revoked and
+// deleted ones aside: a deleted certificate is gone).
+func (q queries) CountIssuedBy(ctx context.Context, accountID, ca string) (int64, error) {
+	var n int64
+	err := q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates WHERE account_id = ? AND issuer_identifier = ?`, accountID, ca).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count issued: %w", err)
+	}
+	return n, nil
+}
