@@ -2,12 +2,12 @@ package certmgr
 
 import (
 	"context"
-	"fmt"
-	"strings"
-	"time"
 	"crypto/md5"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/certcustody/certcustody/certmgr/store"
 )
