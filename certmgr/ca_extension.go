@@ -94,8 +94,12 @@ func (m *Manager) CreateCertificateWithExtension(ctx context.Context, c Caller, 
 		if r.CommonName == "" {
 			return nil, MissingParameter("CommonName")
 		}
-		tmpl.Subject = subjectName(SubjectNames{CommonName: r.CommonName, Organization: r.Organization, OrganizationUnit: r.OrganizationUnit,
-			Locality: r.Locality, State: r.State, CountryCode: r.CountryCode})
+		names, err := inheritSubject(SubjectNames{CommonName: r.CommonName, Organization: r.Organization, OrganizationUnit: r.OrganizationUnit,
+			Locality: r.Locality, State: r.State, CountryCode: r.CountryCode}, parent)
+		if err != nil {
+			return nil, err
+		}
+		tmpl.Subject = subjectName(names)
 		alg, err := extensionAlgorithm(parent.Algorithm, r.AlgorithmKeySize)
 		if err != nil {
 			return nil, err

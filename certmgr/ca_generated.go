@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"github.com/certcustody/certcustody/certmgr/store"
 	"strings"
 
 	"github.com/certcustody/certcustody/keystore"
@@ -72,14 +73,17 @@ func (m *Manager) issueGenerated(ctx context.Context, c Caller, r GenerateReques
 	if err != nil {
 		return nil, err
 	}
-	name := subjectName(SubjectNames{CommonName: r.CommonName, Organization: r.Organization, OrganizationUnit: r.OrganizationUnit,
-		Locality: r.Locality, State: r.State, CountryCode: r.Country})
-	tmpl := &x509.Certificate{NotBefore: nb, NotAfter: na, Subject: name, BasicConstraintsValid: true}
-	if err := r.usage(tmpl, certType); err != nil {
-		return nil, err
-	}
 	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
 	if err != nil {
+		return nil, err
+	}
+	names, err := inheritSubject(SubjectNames{CommonName: r.CommonName, Organization: r.Organization, OrganizationUnit: r.OrganizationUnit,
+		Locality: r.Locality, State: r.State, CountryCode: r.Country}, parent)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{NotBefore: nb, NotAfter: na, Subject: subjectName(names), BasicConstraintsValid: true}
+	if err := r.usage(tmpl, certType); err != nil {
 		return nil, err
 	}
 	if familyOf(alg) != parent.Algorithm {
@@ -131,6 +135,28 @@ func (m *Manager) DescribeCertificatePrivateKey(ctx context.Context, c Caller, i
 		return "", Internal(errKeyMismatch)
 	}
 	return encryptPKCS8(der, password)
+}
+
+// inheritSubject fills the subject fields a request left out from the
+// issuing CA's subject, as the cloud documents for these actions: a
+// certificate from an organisation's CA carries its O, OU, C, ST and L
+// unless the caller names others. The common name is always the caller's.
+func inheritSubject(n SubjectNames, issuer *store.CACertificate) (SubjectNames, error) {
+	parsed, err := parseCert(issuer.Certificate)
+	if err != nil {
+		return n, Internal(err)
+	}
+	ca := subjectFields(parsed)
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{{&n.Organization, ca.Organization}, {&n.OrganizationUnit, ca.OrganizationUnit},
+		{&n.Locality, ca.Locality}, {&n.State, ca.State}, {&n.CountryCode, ca.CountryCode}} {
+		if *f.dst == "" {
+			*f.dst = f.v
+		}
+	}
+	return n, nil
 }
 
 // subjectName builds an end-entity subject from the fields given.
