@@ -118,3 +118,13 @@ func keyUseCode(err error) string {
 // UnauditedKeyUses counts token-key uses made outside any journal; a
 // healthy service keeps it at zero.
 func (m *Manager) UnauditedKeyUses() uint64 { return m.unaudited.Load() }
+
+// ClaimClientToken makes the call's ClientToken part of its change: the
+// claim commits in the same transaction as what the call creates, so two
+// calls with one token cannot both commit.
+func (a *Journal) ClaimClientToken(token, fingerprint string) {
+	if a == nil {
+		return
+	}
+	a.j.SetClientToken(token, fingerprint, ClientTokenTTL)
+}

@@ -151,7 +151,7 @@ func (m *Manager) CreateCustomCertificate(ctx context.Context, c Caller, r Custo
 	if err != nil {
 		return nil, err
 	}
-	return res.immediately(r.Immediately), nil
+	return res.Immediately(r.Immediately), nil
 }
 
 func parseOID(s string) (asn1.ObjectIdentifier, error) {

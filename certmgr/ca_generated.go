@@ -98,7 +98,7 @@ func (m *Manager) issueGenerated(ctx context.Context, c Caller, r GenerateReques
 	if err != nil {
 		return nil, err
 	}
-	return res.immediately(r.Immediately), nil
+	return res.Immediately(r.Immediately), nil
 }
 
 // DescribeCertificatePrivateKey returns the private key of a certificate

@@ -246,9 +246,9 @@ func requestCSR(parent, csrPEM string) (*csrgen.CSR, error) {
 	return csr, nil
 }
 
-// immediately trims a result as the Immediately parameter asks: 0 returns
+// Immediately trims a result as the Immediately parameter asks: 0 returns
 // the Identifier only, 1 adds the Certificate, 2 the CertificateChain too.
-func (r *IssuedResult) immediately(n int) *IssuedResult {
+func (r *IssuedResult) Immediately(n int) *IssuedResult {
 	switch n {
 	case 0:
 		r.Certificate, r.CertificateChain = "", ""

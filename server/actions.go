@@ -18,6 +18,9 @@ type request interface{ Resources() []string }
 type call struct {
 	resources []string
 	run       func(ctx context.Context, c certmgr.Caller) (any, error)
+	// replay answers a retry from the resource the first call made; nil
+	// for actions that take no ClientToken.
+	replay replayer
 }
 
 // binder parses an action's parameters into a call.

@@ -31,6 +31,10 @@ type PrivateCA interface {
 	CreateCertificateWithExtension(ctx context.Context, c certmgr.Caller, r certmgr.ExtensionRequest) (*certmgr.IssuedResult, error)
 	GetCaInstanceCrlAddress(ctx context.Context, c certmgr.Caller, id string) (*certmgr.CrlAddress, error)
 	CreateCustomCertificate(ctx context.Context, c certmgr.Caller, r certmgr.CustomRequest) (*certmgr.IssuedResult, error)
+	// IssuedResultFor and CAResultFor rebuild a creating call's answer
+	// for a retry with the same ClientToken.
+	IssuedResultFor(ctx context.Context, c certmgr.Caller, id string) (*certmgr.IssuedResult, error)
+	CAResultFor(ctx context.Context, c certmgr.Caller, id string) (*certmgr.IssuedResult, error)
 }
 
 const caVersion = "2020-06-30"
@@ -38,34 +42,37 @@ const caVersion = "2020-06-30"
 func caActions(ca PrivateCA) map[string]binder {
 	byID := oneOf("Identifier")
 	return map[string]binder{
-		"CreateRootCACertificate": op(rootCARequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (any, error) {
+		"CreateRootCACertificate": opReplay(rootCARequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (any, error) {
 			return ca.CreateRootCACertificate(ctx, c, r)
-		}),
-		"CreateSubCACertificate": op(caRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (any, error) {
+		}, replayCA(ca)),
+		"CreateSubCACertificate": opReplay(caRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (any, error) {
 			return ca.CreateSubCACertificate(ctx, c, r)
-		}),
-		"CreateServerCertificateWithCsr": op(issueRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (any, error) {
+		}, replayCA(ca)),
+		"CreateServerCertificateWithCsr": opReplay(issueRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (any, error) {
 			return issued(ca.CreateServerCertificateWithCsr(ctx, c, r))
-		}),
-		"CreateClientCertificateWithCsr": op(issueRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (any, error) {
+		}, replayIssued(ca)),
+		"CreateClientCertificateWithCsr": opReplay(issueRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.IssueRequest) (any, error) {
 			return issued(ca.CreateClientCertificateWithCsr(ctx, c, r))
-		}),
-		"CreateServerCertificate": op(generateRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (any, error) {
+		}, replayIssued(ca)),
+		"CreateServerCertificate": opReplay(generateRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (any, error) {
 			return issued(ca.CreateServerCertificate(ctx, c, r))
-		}),
-		"CreateClientCertificate": op(generateRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (any, error) {
+		}, replayGenerated(ca)),
+		"CreateClientCertificate": opReplay(generateRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest) (any, error) {
 			return issued(ca.CreateClientCertificate(ctx, c, r))
+		}, replayGenerated(ca)),
+		"CreateCertificateWithExtension": opReplay(extensionRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.ExtensionRequest) (any, error) {
+			return withoutSerial(ca.CreateCertificateWithExtension(ctx, c, r))
+		}, func(ctx context.Context, c certmgr.Caller, _ certmgr.ExtensionRequest, id string) (any, error) {
+			return withoutSerial(ca.IssuedResultFor(ctx, c, id))
 		}),
-		"CreateCertificateWithExtension": op(extensionRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.ExtensionRequest) (any, error) {
-			res, err := ca.CreateCertificateWithExtension(ctx, c, r)
+		"CreateCustomCertificate": opReplay(customRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CustomRequest) (any, error) {
+			return ca.CreateCustomCertificate(ctx, c, r)
+		}, func(ctx context.Context, c certmgr.Caller, r certmgr.CustomRequest, id string) (any, error) {
+			res, err := ca.IssuedResultFor(ctx, c, id)
 			if err != nil {
 				return nil, err
 			}
-			// Its (v0.1.2) shape has no SerialNumber.
-			return map[string]any{"Identifier": res.Identifier, "Certificate": res.Certificate, "CertificateChain": res.CertificateChain}, nil
-		}),
-		"CreateCustomCertificate": op(customRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CustomRequest) (any, error) {
-			return ca.CreateCustomCertificate(ctx, c, r)
+			return res.Immediately(r.Immediately), nil
 		}),
 		"GetCaInstanceCrlAddress": op(oneOf("CaIdentifier"), func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
 			return ca.GetCaInstanceCrlAddress(ctx, c, r.ID)
@@ -94,9 +101,9 @@ func caActions(ca PrivateCA) map[string]binder {
 		"CreateRevokeClientCertificate": op(revokeRequest, func(ctx context.Context, c certmgr.Caller, r withReason) (any, error) {
 			return struct{}{}, ca.CreateRevokeClientCertificate(ctx, c, r.ID, r.Reason)
 		}),
-		"UpdateCACertificateStatus": op(statusRequest("Identifier"), func(ctx context.Context, c certmgr.Caller, r withStatus) (any, error) {
+		"UpdateCACertificateStatus": opReplay(statusRequest("Identifier"), func(ctx context.Context, c certmgr.Caller, r withStatus) (any, error) {
 			return struct{}{}, ca.UpdateCACertificateStatus(ctx, c, r.ID, r.Status)
-		}),
+		}, replayNothing[withStatus]),
 		"DescribeClientCertificate": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
 			d, err := ca.DescribeClientCertificate(ctx, c, r.ID)
 			return map[string]any{"Certificate": d}, err
@@ -113,6 +120,42 @@ func caActions(ca PrivateCA) map[string]binder {
 			return map[string]any{"TotalCount": n}, err
 		}),
 	}
+}
+
+// Replays of a retried creating call: the first call's resource, in the
+// shape the action answers.
+func replayCA(ca PrivateCA) func(context.Context, certmgr.Caller, certmgr.CreateCARequest, string) (any, error) {
+	return func(ctx context.Context, c certmgr.Caller, _ certmgr.CreateCARequest, id string) (any, error) {
+		return ca.CAResultFor(ctx, c, id)
+	}
+}
+
+func replayIssued(ca PrivateCA) func(context.Context, certmgr.Caller, certmgr.IssueRequest, string) (any, error) {
+	return func(ctx context.Context, c certmgr.Caller, _ certmgr.IssueRequest, id string) (any, error) {
+		return issued(ca.IssuedResultFor(ctx, c, id))
+	}
+}
+
+func replayGenerated(ca PrivateCA) func(context.Context, certmgr.Caller, certmgr.GenerateRequest, string) (any, error) {
+	return func(ctx context.Context, c certmgr.Caller, r certmgr.GenerateRequest, id string) (any, error) {
+		res, err := ca.IssuedResultFor(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		return issued(res.Immediately(r.Immediately), nil)
+	}
+}
+
+// replayNothing answers a retried change that returns no fields.
+func replayNothing[R any](context.Context, certmgr.Caller, R, string) (any, error) { return struct{}{}, nil }
+
+// withoutSerial shapes CreateCertificateWithExtension's answer: its
+// (v0.1.2) shape has no SerialNumber.
+func withoutSerial(r *certmgr.IssuedResult, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Identifier": r.Identifier, "Certificate": r.Certificate, "CertificateChain": r.CertificateChain}, nil
 }
 
 // issued shapes the four issuing actions' answer as their SDK type

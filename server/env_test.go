@@ -74,11 +74,12 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	logs := &lockedWriter{b: &strings.Builder{}}
 	cfg := Config{
 		KMS: mgr, PrivateCA: mgr, Principals: mgr, Nonces: mgr, Custody: "development", AllowV1: true, Region: "cn-hangzhou",
-		Logger:     slog.New(slog.NewJSONHandler(logs, nil)),
-		Ready:      func(ctx context.Context) error { return db.Ping(ctx) },
-		Throttle:   &Throttle{Rate: 1e6, Burst: 1e6},
-		TokenStats: keys.Stats,
-		Auditor:    mgr,
+		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
+		Ready:        func(ctx context.Context) error { return db.Ping(ctx) },
+		Throttle:     &Throttle{Rate: 1e6, Burst: 1e6},
+		TokenStats:   keys.Stats,
+		Auditor:      mgr,
+		ClientTokens: mgr,
 	}
 	for _, o := range opts {
 		o(&cfg)

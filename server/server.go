@@ -48,8 +48,11 @@ type Config struct {
 	Throttle   *Throttle             // per user and action; nil: the default 10 QPS
 	TokenStats func() keystore.Stats // token counters for /metrics; optional
 	Auditor    Auditor               // records every authenticated call and token-key use; optional
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// ClientTokens makes creating calls with a ClientToken idempotent;
+	// optional (without it a ClientToken is ignored).
+	ClientTokens ClientTokens
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Server is the HTTP application. It is safe for concurrent use.
@@ -231,7 +234,12 @@ func (s *Server) rpc(c echo.Context) error {
 	if err := s.authorize(principal, ramPrefix[req.Version]+":"+action, arns, caller, r.TLS != nil); err != nil {
 		return fail(certmgr.AsError(err))
 	}
-	result, err := call.run(ctx, caller)
+	var result any
+	if token := req.Params.Get("ClientToken"); token != "" && call.replay != nil && s.cfg.ClientTokens != nil {
+		result, err = s.idempotent(ctx, caller, journal, call, token, fingerprint(req.Version, action, req.Params), auditAction)
+	} else {
+		result, err = call.run(ctx, caller)
+	}
 	if err != nil {
 		return fail(certmgr.AsError(err))
 	}

@@ -24,6 +24,8 @@ type Journal struct {
 	uses     []AuditRecord // key uses not yet committed
 	written  []*AuditRecord
 	closed   bool // Flush has run: the operation is over
+	claim    *ClientToken  // the call's ClientToken, claimed with its change
+	claimTTL time.Duration // how old a claim of the same token may be replaced
 }
 
 // NewJournal starts a journal for one request.
@@ -80,6 +82,16 @@ func (j *Journal) amendCall(f func(*AuditRecord)) {
 	}
 }
 
+// SetClientToken asks that the call's ClientToken be claimed in the
+// transaction that commits the call's change, naming the call's action,
+// its parameters' fingerprint and the resource it made. A claim older
+// than ttl is replaced.
+func (j *Journal) SetClientToken(token, fingerprint string, ttl time.Duration) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.claim, j.claimTTL = &ClientToken{Token: token, Fingerprint: fingerprint}, ttl
+}
+
 // AddUse notes one use of a token key: op is what was done
 // ("token:sign/CKM_ECDSA"), keyID which key, code "OK" or why it failed. It
 // reports false, and records nothing, when the operation has already
@@ -110,8 +122,10 @@ func (j *Journal) CallRecorded() bool {
 
 // batch is what one transaction appends from a journal.
 type batch struct {
-	call *AuditRecord // nil when the call record is not part of it
-	uses []*AuditRecord
+	call  *AuditRecord // nil when the call record is not part of it
+	uses  []*AuditRecord
+	claim *ClientToken // the ClientToken claim, with the call record
+	ttl   time.Duration
 }
 
 func (b batch) records() []*AuditRecord {
@@ -142,6 +156,11 @@ func (j *Journal) take() batch {
 		r.At, r.Code = j.now(), "OK"
 		b.call = &r
 		j.callDone = true
+		if j.claim != nil {
+			c := *j.claim
+			c.AccountID, c.Action, c.Resource, c.CreatedAt = r.AccountID, r.Action, r.Resource, r.At
+			b.claim, b.ttl = &c, j.claimTTL
+		}
 	}
 	b.uses = j.takeUsesLocked()
 	return b
@@ -202,8 +221,14 @@ func (j *Journal) settle(b batch, committed bool) {
 	j.uses = append(uses, j.uses...)
 }
 
-// appendBatch appends a journal's records inside tx.
+// appendBatch appends a journal's records inside tx, and claims its
+// ClientToken: a claim that loses to another call's rolls tx back.
 func appendBatch(ctx context.Context, tx *Tx, b batch) error {
+	if b.claim != nil {
+		if err := tx.insertClientToken(ctx, b.claim, b.claim.CreatedAt.Add(-b.ttl)); err != nil {
+			return err
+		}
+	}
 	for _, r := range b.records() {
 		if err := tx.appendAudit(ctx, r); err != nil {
 			return err

@@ -136,6 +136,18 @@ var migrations = []string{
 		signature BLOB NOT NULL,
 		at        INTEGER NOT NULL
 	);`,
+	// 8 (client tokens): a creating call's ClientToken, claimed in the
+	// transaction of the change it made, so a retry finds the first
+	// call's resource instead of making a second one.
+	`CREATE TABLE client_tokens (
+		account_id  TEXT NOT NULL,
+		token       TEXT NOT NULL,
+		action      TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		resource    TEXT NOT NULL,
+		created_at  INTEGER NOT NULL,
+		PRIMARY KEY (account_id, token)
+	) WITHOUT ROWID;`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {

@@ -63,9 +63,10 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	srv := server.New(server.Config{
 		KMS: a.mgr, PrivateCA: a.mgr, Principals: a.mgr, Nonces: a.mgr, Custody: string(a.mode),
 		AllowV1: allowV1, Region: a.cfg.Region, Logger: log,
-		Throttle:   &server.Throttle{Rate: rate.Limit(a.cfg.Throttle.QPS), Burst: a.cfg.Throttle.QPS, ByAction: a.cfg.Throttle.ByAction},
-		TokenStats: a.keys.Stats,
-		Auditor:    a.mgr,
+		Throttle:     &server.Throttle{Rate: rate.Limit(a.cfg.Throttle.QPS), Burst: a.cfg.Throttle.QPS, ByAction: a.cfg.Throttle.ByAction},
+		TokenStats:   a.keys.Stats,
+		Auditor:      a.mgr,
+		ClientTokens: a.mgr,
 		Ready: func(ctx context.Context) error {
 			if err := a.db.Ping(ctx); err != nil {
 				return err
