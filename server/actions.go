@@ -21,6 +21,20 @@ type call struct {
 	// replay answers a retry from the resource the first call made; nil
 	// for actions that take no ClientToken.
 	replay replayer
+	// cost names expensive token work the request asks for (RSA-4096
+	// generation), which has a throttle bucket of its own; "" for none.
+	cost string
+}
+
+// costly is a request that can ask for expensive token work.
+type costly interface{ Cost() string }
+
+// costOf is a request's cost class, if it has one.
+func costOf(r request) string {
+	if c, ok := r.(costly); ok {
+		return c.Cost()
+	}
+	return ""
 }
 
 // binder parses an action's parameters into a call.
@@ -35,7 +49,7 @@ func op[R request](parse func(Params) (R, error), run func(context.Context, cert
 		if err != nil {
 			return call{}, err
 		}
-		return call{resources: r.Resources(), run: func(ctx context.Context, c certmgr.Caller) (any, error) { return run(ctx, c, r) }}, nil
+		return call{resources: r.Resources(), cost: costOf(r), run: func(ctx context.Context, c certmgr.Caller) (any, error) { return run(ctx, c, r) }}, nil
 	}
 }
 

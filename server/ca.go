@@ -147,7 +147,9 @@ func replayGenerated(ca PrivateCA) func(context.Context, certmgr.Caller, certmgr
 }
 
 // replayNothing answers a retried change that returns no fields.
-func replayNothing[R any](context.Context, certmgr.Caller, R, string) (any, error) { return struct{}{}, nil }
+func replayNothing[R any](context.Context, certmgr.Caller, R, string) (any, error) {
+	return struct{}{}, nil
+}
 
 // withoutSerial shapes CreateCertificateWithExtension's answer: its
 // (v0.1.2) shape has no SerialNumber.

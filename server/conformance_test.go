@@ -3,15 +3,11 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 )
 
 // raw sends one v1-signed RPC call through the HTTP stack and returns the
@@ -19,27 +15,11 @@ import (
 // XML elements a client decodes.
 func (e *env) raw(t testing.TB, version, action, format string, params map[string]string) (int, []byte) {
 	t.Helper()
-	p := Params{"Action": action, "Version": version, "Format": format, "AccessKeyId": e.AK.AccessKeyID,
-		"SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": uuid.NewString(),
-		"Timestamp": time.Now().UTC().Format("2006-01-02T15:04:05Z")}
+	p := Params{"Action": action, "Version": version, "Format": format}
 	for k, v := range params {
 		p[k] = v
 	}
-	p["Signature"] = SignV1("POST", p, e.AK.AccessKeySecret)
-	form := url.Values{}
-	for k, v := range p {
-		form.Set(k, v)
-	}
-	resp, err := http.Post(e.URL+"/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	return e.postV1(t, p, nil)
 }
 
 // rawOK is raw for a call that must succeed; it returns the decoded JSON.

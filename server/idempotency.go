@@ -28,7 +28,7 @@ func opReplay[R request](parse func(Params) (R, error), run func(context.Context
 		if err != nil {
 			return call{}, err
 		}
-		return call{resources: r.Resources(),
+		return call{resources: r.Resources(), cost: costOf(r),
 			run:    func(ctx context.Context, c certmgr.Caller) (any, error) { return run(ctx, c, r) },
 			replay: func(ctx context.Context, c certmgr.Caller, id string) (any, error) { return replay(ctx, c, r, id) }}, nil
 	}

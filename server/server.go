@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certcustody/certcustody/certmgr"
@@ -63,6 +64,7 @@ type Server struct {
 	actions map[string]binder // key: Version + "/" + Action
 	log     *slog.Logger
 	metrics *metrics
+	ready   readiness
 }
 
 // New builds the echo application.
@@ -118,14 +120,39 @@ func (c *principalOnce) SecretFor(ctx context.Context, id string) (string, error
 	return p.Secret, nil
 }
 
+// readyFor is how long a readiness answer is reused: probes, however
+// many and however unauthenticated, cost the token at most one ping a
+// second and never a pooled session.
+const readyFor = time.Second
+
+// readiness caches the last readiness check.
+type readiness struct {
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
-	defer cancel()
-	if err := s.cfg.Ready(ctx); err != nil {
+	err := s.ready.check(c.Request().Context(), s.cfg.Ready)
+	if err != nil {
 		s.log.Warn("not ready", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "custody": s.cfg.Custody})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "custody": s.cfg.Custody})
+}
+
+// check runs ready at most once per readyFor; callers arriving during a
+// check wait for its answer instead of starting another.
+func (r *readiness) check(ctx context.Context, ready func(context.Context) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.at.IsZero() && time.Since(r.at) < readyFor {
+		return r.err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	r.err, r.at = ready(ctx), time.Now()
+	return r.err
 }
 
 // rpc handles one RPC call: read the bounded body, authenticate, dispatch,
@@ -233,6 +260,9 @@ func (s *Server) rpc(c echo.Context) error {
 	journal.SetCaller(caller, auditAction, auditResource(arns))
 	if err := s.authorize(principal, ramPrefix[req.Version]+":"+action, arns, caller, r.TLS != nil); err != nil {
 		return fail(certmgr.AsError(err))
+	}
+	if call.cost != "" && !s.cfg.Throttle.Allow(accessKey, costBucket+call.cost, s.cfg.Now()) {
+		return fail(throttled())
 	}
 	var result any
 	if token := req.Params.Get("ClientToken"); token != "" && call.replay != nil && s.cfg.ClientTokens != nil {

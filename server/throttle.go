@@ -24,6 +24,19 @@ type Throttle struct {
 
 type throttleKey struct{ user, action string }
 
+// costBucket prefixes the throttle bucket of an expensive kind of work
+// (e.g. "cost:RSA_4096"), taken on top of the action's own.
+const costBucket = "cost:"
+
+// DefaultByAction are the lower default rates (per user, per second, and
+// the burst) of the calls that cost the most: a private-key download runs
+// 600,000 PBKDF2 iterations, an RSA-4096 key takes the token about 1.6 s.
+// config.yaml's throttle.by_action overrides them like any action.
+var DefaultByAction = map[string]int{
+	"DescribeCertificatePrivateKey":  2,
+	costBucket + certmgr.CostRSA4096: 1,
+}
+
 type bucket struct {
 	lim  *rate.Limiter
 	used time.Time
@@ -53,6 +66,8 @@ func (t *Throttle) Allow(user, action string, now time.Time) bool {
 	if b == nil {
 		r, burst := t.Rate, t.Burst
 		if q, ok := t.ByAction[action]; ok {
+			r, burst = rate.Limit(q), q
+		} else if q, ok := DefaultByAction[action]; ok {
 			r, burst = rate.Limit(q), q
 		}
 		if r == 0 {

@@ -104,6 +104,22 @@ func TestSignV1MatchesSDK(t *testing.T) {
 // age it or inflate it.
 func (e *env) rawV1(t testing.TB, params Params, mutate func(form url.Values)) (int, map[string]string) {
 	t.Helper()
+	status, b := e.postV1(t, params, mutate)
+	out := map[string]string{}
+	var raw map[string]any
+	_ = json.Unmarshal(b, &raw)
+	for k, v := range raw {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return status, out
+}
+
+// postV1 signs params (over KMS JSON defaults) with v1, lets mutate
+// change the form after signing, and returns the status and body as sent.
+func (e *env) postV1(t testing.TB, params Params, mutate func(form url.Values)) (int, []byte) {
+	t.Helper()
 	base := Params{
 		"Format": "JSON", "Version": "2016-01-20", "AccessKeyId": e.AK.AccessKeyID, "SignatureMethod": "HMAC-SHA1",
 		"SignatureVersion": "1.0", "SignatureNonce": uuid.NewString(), "Timestamp": time.Now().UTC().Format("2006-01-02T15:04:05Z"),
@@ -124,16 +140,11 @@ func (e *env) rawV1(t testing.TB, params Params, mutate func(form url.Values)) (
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	out := map[string]string{}
-	var raw map[string]any
-	_ = json.Unmarshal(b, &raw)
-	for k, v := range raw {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, b
 }
 
 // TestAuthRefusalsChangeNothing: replayed nonce, stale timestamp, oversized

@@ -23,7 +23,7 @@ type Journal struct {
 	base     AuditRecord   // RequestID and SourceIP, known from the start
 	uses     []AuditRecord // key uses not yet committed
 	written  []*AuditRecord
-	closed   bool // Flush has run: the operation is over
+	closed   bool          // Flush has run: the operation is over
 	claim    *ClientToken  // the call's ClientToken, claimed with its change
 	claimTTL time.Duration // how old a claim of the same token may be replaced
 }
