@@ -115,6 +115,10 @@ func caActions(ca PrivateCA) map[string]binder {
 		"DescribeCACertificateList": op(caListRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CAListRequest) (any, error) {
 			return ca.DescribeCACertificateList(ctx, c, r)
 		}),
+		// Billing and console actions of the cloud have no meaning here.
+		"AssignCertificateCount": notSupported("certificate counts are bought in the cloud; certcustody caps no CA's issuance."),
+		"UploadPcaCertToCas":     notSupported("there is no separate certificate service to upload to; certificates are already here."),
+		"MoveResourceGroup":      notSupported("resource groups are the cloud's; ResourceGroupId is kept as a label only."),
 		"DescribeCACertificateCount": op(noParams, func(ctx context.Context, c certmgr.Caller, _ account) (any, error) {
 			n, err := ca.DescribeCACertificateCount(ctx, c)
 			return map[string]any{"TotalCount": n}, err

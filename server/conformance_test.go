@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"testing"
 	"time"
-
 )
 
 // raw sends one v1-signed RPC call through the HTTP stack and returns the
@@ -108,6 +108,8 @@ type conformanceRow struct {
 	absent map[string]string
 	// ext: our documented extensions beyond the SDK's fields.
 	ext []string
+	// unsupported: the action is answered InvalidAction.NotSupported.
+	unsupported bool
 }
 
 // ourShapes are the shapes of our own KMS actions (README: extensions),
@@ -159,6 +161,15 @@ func TestWireConformance(t *testing.T) {
 			}
 			for _, p := range row.ext {
 				check.extensions[p] = true
+			}
+			if row.unsupported {
+				for _, format := range []string{"JSON", "XML"} {
+					status, body := e.raw(t, row.version, row.action, format, row.params(t, f))
+					if status != http.StatusBadRequest || !strings.Contains(string(body), "InvalidAction.NotSupported") {
+						t.Errorf("%s: HTTP %d %s, want 400 InvalidAction.NotSupported", format, status, body)
+					}
+				}
+				return
 			}
 			status, body := e.raw(t, row.version, row.action, "JSON", row.params(t, f))
 			if status != http.StatusOK {
@@ -295,6 +306,11 @@ func conformanceRows() []conformanceRow {
 		{version: caVersion, action: "DescribeCACertificateList", params: func(*testing.T, *fixtures) map[string]string { return nil },
 			absent: map[string]string{"CertificateList.Sans": "deprecated in the SDK"}},
 		{version: caVersion, action: "DescribeCACertificateCount", params: func(*testing.T, *fixtures) map[string]string { return nil }},
+		{version: caVersion, action: "AssignCertificateCount", unsupported: true, params: id("Id", func(*fixtures) string { return "1" })},
+		{version: caVersion, action: "UploadPcaCertToCas", unsupported: true, params: id("Ids", func(f *fixtures) string { return f.leaf })},
+		{version: caVersion, action: "MoveResourceGroup", unsupported: true, params: func(_ *testing.T, f *fixtures) map[string]string {
+			return map[string]string{"ResourceId": f.sub, "ResourceGroupId": "rg-1", "ResourceType": "CA"}
+		}},
 	}
 }
 
