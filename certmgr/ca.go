@@ -339,7 +339,7 @@ func (m *Manager) DescribeCACertificate(ctx context.Context, c Caller, id string
 		SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
 		SubjectNames: name, SerialNumber: ca.Serial, BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(), Years: ca.Years,
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), CaCertChain: chain,
-		CrlDay: ca.CRLDay, CrlStatus: crl, IssuerType: "local", Tags: decodeTags(ca.Tags), ResourceGroupID: ca.ResourceGroupID,
+		CrlDay: ca.CRLDay, CrlStatus: crl, IssuerType: issuerTypeOf(ca), Tags: decodeTags(ca.Tags), ResourceGroupID: ca.ResourceGroupID,
 	}, nil
 }
 
