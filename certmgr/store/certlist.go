@@ -160,7 +160,7 @@ func (q queries) CountCAs(ctx context.Context, accountID string) (int64, error) 
 
 // IssuedByCA counts what a CA has signed: end-entity certificates
 // (deleted ones included: they were issued), how many of them are
-// revoked, and subordinate CAs. The caller has checked that ca is its
+// revoked, subordinate CAs, and when the newest of them all was made. The caller has checked that ca is its
 // account's. Each count is answered from an index alone
 // (issued_issuer_keyset, issued_revoked), without reading rows.
 func (q queries) IssuedByCA(ctx context.Context, ca string) (certs, revoked, subCAs int64, lastIssued time.Time, err error) {
@@ -174,8 +174,12 @@ func (q queries) IssuedByCA(ctx context.Context, ca string) (certs, revoked, sub
 	if err = q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates WHERE issuer_identifier = ? AND status = 'REVOKE'`, ca).Scan(&revoked); err != nil {
 		return 0, 0, 0, time.Time{}, fmt.Errorf("store: count revoked: %w", err)
 	}
-	if err = q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM ca_certificates WHERE parent_identifier = ?`, ca).Scan(&subCAs); err != nil {
+	var lastSub *int64
+	if err = q.e.QueryRowContext(ctx, `SELECT COUNT(*), MAX(created_at) FROM ca_certificates WHERE parent_identifier = ?`, ca).Scan(&subCAs, &lastSub); err != nil {
 		return 0, 0, 0, time.Time{}, fmt.Errorf("store: count sub CAs: %w", err)
+	}
+	if lastSub != nil && fromMS(*lastSub).After(lastIssued) {
+		lastIssued = fromMS(*lastSub)
 	}
 	return certs, revoked, subCAs, lastIssued, nil
 }
