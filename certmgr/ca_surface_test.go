@@ -274,7 +274,10 @@ func TestGetCAInstanceStatus(t *testing.T) {
 		t.Fatalf("revoked: %+v %v", got, err)
 	}
 	other := otherCaller(t, m)
-	wantCode(t, func() error { _, err := m.GetCAInstanceStatus(ctx, other, GetCAInstanceStatusRequest{Identifier: sub}); return err }(), "NotFound.Certificate")
+	wantCode(t, func() error {
+		_, err := m.GetCAInstanceStatus(ctx, other, GetCAInstanceStatusRequest{Identifier: sub})
+		return err
+	}(), "NotFound.Certificate")
 	if all, err := m.GetCAInstanceStatus(ctx, other, GetCAInstanceStatusRequest{}); err != nil || len(all.InstanceStatusList) != 0 {
 		t.Fatalf("another account lists: %+v %v", all, err)
 	}
@@ -498,7 +501,10 @@ func TestListPcaCaCertificate(t *testing.T) {
 	if got, err := m.ListPcaCaCertificate(ctx, otherCaller(t, m), ListPcaCaCertificateRequest{}); err != nil || len(got.List) != 0 {
 		t.Fatalf("another account: %+v %v", got, err)
 	}
-	wantCode(t, func() error { _, err := m.ListPcaCaCertificate(ctx, c, ListPcaCaCertificateRequest{MaxResults: 2001}); return err }(), "InvalidParameter")
+	wantCode(t, func() error {
+		_, err := m.ListPcaCaCertificate(ctx, c, ListPcaCaCertificateRequest{MaxResults: 2001})
+		return err
+	}(), "InvalidParameter")
 	wantCode(t, func() error {
 		_, err := m.ListPcaCaCertificate(ctx, c, ListPcaCaCertificateRequest{NextToken: base64.RawURLEncoding.EncodeToString([]byte("cert|1|1|x|"))})
 		return err

@@ -331,8 +331,14 @@ func TestKMSTagActions(t *testing.T) {
 		}(), "Forbidden.ResourceNotFound"},
 		{"other account list", func() error { _, err := m.ListResourceTags(ctx, other, id); return err }(), "Forbidden.ResourceNotFound"},
 		{"no tags", func() error { _, err := m.TagResource(ctx, c, KMSTagResourceRequest{CertificateID: id}); return err }(), "MissingParameter"},
-		{"empty array", func() error { _, err := m.TagResource(ctx, c, KMSTagResourceRequest{CertificateID: id, Tags: `[]`}); return err }(), "MissingParameter"},
-		{"not JSON", func() error { _, err := m.TagResource(ctx, c, KMSTagResourceRequest{CertificateID: id, Tags: `env=dev`}); return err }(), "InvalidParameter"},
+		{"empty array", func() error {
+			_, err := m.TagResource(ctx, c, KMSTagResourceRequest{CertificateID: id, Tags: `[]`})
+			return err
+		}(), "MissingParameter"},
+		{"not JSON", func() error {
+			_, err := m.TagResource(ctx, c, KMSTagResourceRequest{CertificateID: id, Tags: `env=dev`})
+			return err
+		}(), "InvalidParameter"},
 		{"object", func() error {
 			_, err := m.TagResource(ctx, c, KMSTagResourceRequest{CertificateID: id, Tags: `{"TagKey":"a"}`})
 			return err

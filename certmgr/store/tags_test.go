@@ -102,7 +102,9 @@ func TestTagStoreLimitsAndScope(t *testing.T) {
 	if err := db.Tx(ctx, func(tx *Tx) error { return tx.UpsertTags(ctx, "acc", TagResourceKMS, "k1", tags) }); err != nil {
 		t.Fatal(err)
 	}
-	err := db.Tx(ctx, func(tx *Tx) error { return tx.UpsertTags(ctx, "acc", TagResourceKMS, "k1", []Tag{{"z", "v"}, {"a", "changed"}}) })
+	err := db.Tx(ctx, func(tx *Tx) error {
+		return tx.UpsertTags(ctx, "acc", TagResourceKMS, "k1", []Tag{{"z", "v"}, {"a", "changed"}})
+	})
 	if !errors.Is(err, ErrTooManyTags) {
 		t.Fatalf("21st tag: %v", err)
 	}
