@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,28 @@ func serialOf(t testing.TB, m *Manager, c Caller, id string) string {
 		t.Fatal(err)
 	}
 	return row.Serial
+}
+
+// keysetOrder sorts issued-certificate identifiers the way the keyset
+// listings walk them: by creation time (ms), then identifier.
+func keysetOrder(t testing.TB, m *Manager, c Caller, ids []string) []string {
+	t.Helper()
+	at := map[string]int64{}
+	for _, id := range ids {
+		row, err := m.db.GetIssuedCertificate(context.Background(), c.AccountID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at[id] = row.CreatedAt.UnixMilli()
+	}
+	out := append([]string(nil), ids...)
+	sort.Slice(out, func(i, j int) bool {
+		if at[out[i]] != at[out[j]] {
+			return at[out[i]] < at[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 // jsonKinds marshals v and returns each top-level key's JSON kind
@@ -300,6 +323,7 @@ func TestListCertKeyset(t *testing.T) {
 	}
 	csrID := issueClientCSR(t, m, c, sub, "client-1")
 	ids = append(ids, csrID)
+	gen0 := ids[0]
 
 	var seen []string
 	tok := ""
@@ -319,6 +343,7 @@ func TestListCertKeyset(t *testing.T) {
 		}
 		tok = got.NextToken
 	}
+	ids = keysetOrder(t, m, c, ids)
 	if strings.Join(seen, ",") != strings.Join(ids, ",") {
 		t.Fatalf("listed %v, want %v", seen, ids)
 	}
@@ -327,7 +352,15 @@ func TestListCertKeyset(t *testing.T) {
 	if err != nil || len(got.List) != 6 || got.NextToken != "" {
 		t.Fatalf("ShowSize 100: %d %v", len(got.List), err)
 	}
-	first, last := got.List[0], got.List[5]
+	var first, last CertListItem
+	for _, e := range got.List {
+		switch e.Identifier {
+		case gen0:
+			first = e
+		case csrID:
+			last = e
+		}
+	}
 	if !first.KeyExportable || last.KeyExportable || first.CertificateType != "cas" || first.Status != "ISSUE" ||
 		first.CommonName != "a.example.com" || len(first.Tags) != 1 || first.Tags[0] != "env:dev" || len(last.Tags) != 0 {
 		t.Fatalf("entries: %+v / %+v", first, last)
@@ -344,7 +377,7 @@ func TestListCertKeyset(t *testing.T) {
 	wantKinds(t, "ListCert", got, map[string]string{"List": "array", "TotalCount": "number", "MaxResults": "number"})
 
 	// Filters.
-	if err := m.CreateRevokeClientCertificate(ctx, c, ids[1], ""); err != nil {
+	if err := m.CreateRevokeClientCertificate(ctx, c, gen0, ""); err != nil {
 		t.Fatal(err)
 	}
 	count := func(r ListCertRequest) int64 {
@@ -457,7 +490,7 @@ func TestListAllEndEntityInstance(t *testing.T) {
 			break
 		}
 	}
-	if strings.Join(seen, ",") != strings.Join(want, ",") {
+	if want = keysetOrder(t, m, c, want); strings.Join(seen, ",") != strings.Join(want, ",") {
 		t.Fatalf("listed %v, want %v", seen, want)
 	}
 	wantCode(t, func() error {

@@ -3,6 +3,7 @@ package certmgr
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -141,6 +142,7 @@ func TestPCATagActions(t *testing.T) {
 			rid, rest, _ := strings.Cut(e, ":")
 			out = append(out, byID(rid)+":"+rest)
 		}
+		sort.Strings(out) // entries come by resource ID (random UUIDs), then key
 		return strings.Join(out, ",")
 	}
 	if got := names(list(c, ListTagResourcesRequest{ResourceIDs: []string{id}})); got != "cert:created=yes,cert:env=prod" {
