@@ -364,7 +364,7 @@ func (m *Manager) DescribeCACertificate(ctx context.Context, c Caller, id string
 		SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
 		SubjectNames: name, SerialNumber: serialOut(ca.Serial), BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(), Years: ca.Years,
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), CaCertChain: chain,
-		CrlDay: ca.CRLDay, CrlStatus: crl, CrlURL: crlURL, IssuerType: "local", Tags: decodeTags(ca.Tags), ResourceGroupID: ca.ResourceGroupID,
+		CrlDay: ca.CRLDay, CrlStatus: crl, CrlURL: crlURL, IssuerType: issuerTypeOf(ca), Tags: decodeTags(ca.Tags), ResourceGroupID: ca.ResourceGroupID,
 		CertIssuedCount: issued, CertRemainingCount: UnlimitedRemaining, CertTotalCount: issued + UnlimitedRemaining, CertMaxTime: maxDays,
 	}, nil
 }

@@ -109,6 +109,7 @@ func (m *Manager) CreateCertificateWithExtension(ctx context.Context, c Caller, 
 		}
 		pub = wrapped.Public
 	}
+	r.Labels.AliasName = r.AliasName
 	return m.issue(ctx, c, parent, tmpl, pub, certType, id, wrapped, r.Labels)
 }
 

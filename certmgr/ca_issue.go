@@ -155,6 +155,9 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseExternalIssuer(parent); err != nil {
+		return nil, err
+	}
 	if parent.CertificateType != caTypeSub {
 		return nil, RuleViolation("ParentIdentifier", "Only a subordinate CA issues server and client certificates; %s is a root CA.", parent.Identifier)
 	}
@@ -207,7 +210,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 		Identifier: id, AccountID: c.AccountID, IssuerIdentifier: parent.Identifier, Serial: hexUpper(serial.Bytes()),
 		CertificateType: certType, Status: caStatusIssue, Certificate: issued.Raw, SubjectDN: issued.Subject,
 		Algorithm: fam, KeySize: size, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, CreatedAt: m.now(),
-		Tags: tags, ResourceGroupID: labels.ResourceGroupID,
+		Tags: tags, ResourceGroupID: labels.ResourceGroupID, AliasName: labels.AliasName, CustomIdentifier: labels.CustomIdentifier,
 	}
 	if key != nil {
 		row.KeyAlgorithm, row.KeyBlob = string(key.Algorithm), key.Blob
@@ -215,6 +218,9 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	auditResource(ctx, m.caArn(c, id))
 	// Group commit: concurrent issuances share one fsync'd commit.
 	if err := m.db.Group(ctx, func(tx *store.Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
+		if e := issueStoreError(err, labels.CustomIdentifier); e != nil {
+			return nil, e
+		}
 		if errors.Is(err, store.ErrConflict) {
 			return nil, RuleViolation("SerialNumber", "The serial number is already used by this CA.")
 		}

@@ -50,6 +50,9 @@ func (m *Manager) CRL(ctx context.Context, identifier string) (doc *CRLDocument,
 	if err != nil {
 		return nil, Internal(err)
 	}
+	if ca.IssuerType == store.IssuerExternal {
+		return nil, NotFound("NotFound.Certificate", "The CA %q is external: its CRL is published by whoever holds its key, not here.", identifier)
+	}
 	unlock := m.crls.lock(identifier)
 	defer unlock()
 	state, err := m.db.GetCRL(ctx, identifier)

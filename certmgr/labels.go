@@ -13,9 +13,13 @@ type Tag struct {
 
 // Labels are the Tags and ResourceGroupId a creating action may carry; they
 // are stored with the resource and returned by the describing actions.
+// AliasName and CustomIdentifier are kept on issued certificates only
+// (CustomIdentifier is unique per account); CA creation ignores them.
 type Labels struct {
-	Tags            []Tag
-	ResourceGroupID string
+	Tags             []Tag
+	ResourceGroupID  string
+	AliasName        string
+	CustomIdentifier string
 }
 
 var resourceGroupPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -37,6 +41,9 @@ func (l Labels) validate() (string, error) {
 	}
 	if l.ResourceGroupID != "" && !resourceGroupPattern.MatchString(l.ResourceGroupID) {
 		return "", InvalidParameter("ResourceGroupId", "letters, digits, '-' and '_', at most 64")
+	}
+	if err := l.validateNames(); err != nil {
+		return "", err
 	}
 	if len(l.Tags) == 0 {
 		return "[]", nil

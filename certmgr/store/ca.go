@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -26,12 +27,21 @@ type CACertificate struct {
 	NotBefore        time.Time
 	NotAfter         time.Time
 	CreatedAt        time.Time
-	Tags             string // JSON [{"TagKey","TagValue"}]
+	Tags             string // JSON [{"TagKey","TagValue"}]; a mirror of the tag store
 	ResourceGroupID  string
+	AliasName        string
+	IssuerType       string // IssuerLocal (key in the token; "" reads as local) or IssuerExternal
 }
 
+// Issuer types of a CA row.
+const (
+	IssuerLocal    = "local"    // the CA's key is a token key (KeyID)
+	IssuerExternal = "external" // signed by one of our roots for a key held elsewhere; KeyID names no token key
+)
+
 const caColumns = `identifier, account_id, parent_identifier, certificate_type, key_id, algorithm, key_size, status, certificate,
-	serial, subject_dn, years, path_len, enable_crl, crl_day, not_before, not_after, created_at, tags, resource_group_id`
+	serial, subject_dn, years, path_len, enable_crl, crl_day, not_before, not_after, created_at, tags, resource_group_id,
+	alias_name, issuer_type`
 
 // InsertCACertificate adds a CA.
 func (q writers) InsertCACertificate(ctx context.Context, c *CACertificate) error {
@@ -39,14 +49,18 @@ func (q writers) InsertCACertificate(ctx context.Context, c *CACertificate) erro
 	if c.ParentIdentifier != "" {
 		parent = c.ParentIdentifier
 	}
-	_, err := q.x.ExecContext(ctx, `INSERT INTO ca_certificates (`+caColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	issuerType := c.IssuerType
+	if issuerType == "" {
+		issuerType = IssuerLocal
+	}
+	_, err := q.x.ExecContext(ctx, `INSERT INTO ca_certificates (`+caColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.Identifier, c.AccountID, parent, c.CertificateType, c.KeyID, c.Algorithm, c.KeySize, c.Status, c.Certificate,
 		c.Serial, c.SubjectDN, c.Years, c.PathLen, boolInt(c.EnableCRL), c.CRLDay, ms(c.NotBefore), ms(c.NotAfter), ms(c.CreatedAt),
-		tagsOrEmpty(c.Tags), c.ResourceGroupID)
+		tagsOrEmpty(c.Tags), c.ResourceGroupID, c.AliasName, issuerType)
 	if err != nil {
 		return fmt.Errorf("store: insert CA: %w", mapErr(err))
 	}
-	return nil
+	return q.insertTagsJSON(ctx, c.AccountID, TagResourcePCA, c.Identifier, c.Tags)
 }
 
 // GetCACertificate returns the account's CA; another account's is ErrNotFound.
@@ -86,7 +100,8 @@ func scanCA(r scanner) (*CACertificate, error) {
 	var enable int
 	var nb, na, created int64
 	if err := r.Scan(&c.Identifier, &c.AccountID, &parent, &c.CertificateType, &c.KeyID, &c.Algorithm, &c.KeySize, &c.Status,
-		&c.Certificate, &c.Serial, &c.SubjectDN, &c.Years, &c.PathLen, &enable, &c.CRLDay, &nb, &na, &created, &c.Tags, &c.ResourceGroupID); err != nil {
+		&c.Certificate, &c.Serial, &c.SubjectDN, &c.Years, &c.PathLen, &enable, &c.CRLDay, &nb, &na, &created, &c.Tags, &c.ResourceGroupID,
+		&c.AliasName, &c.IssuerType); err != nil {
 		return nil, err
 	}
 	if parent != nil {
@@ -115,24 +130,42 @@ type IssuedCertificate struct {
 	CreatedAt        time.Time
 	KeyAlgorithm     string // keystore algorithm of a service-generated key
 	KeyBlob          []byte // the wrapped key; nil when the customer sent a CSR
-	Tags             string // JSON [{"TagKey","TagValue"}]
+	Tags             string // JSON [{"TagKey","TagValue"}]; a mirror of the tag store
 	ResourceGroupID  string
+	AliasName        string
+	CustomIdentifier string // unique per account when set
 }
 
 const issuedColumns = `identifier, account_id, issuer_identifier, serial, certificate_type, status, certificate, subject_dn,
-	algorithm, key_size, not_before, not_after, revoked_at, created_at, key_algorithm, key_blob, tags, resource_group_id`
+	algorithm, key_size, not_before, not_after, revoked_at, created_at, key_algorithm, key_blob, tags, resource_group_id,
+	alias_name, custom_identifier`
+
+// ErrCustomIdentifierTaken: another certificate of the account already
+// carries the CustomIdentifier. It is an ErrConflict too.
+var ErrCustomIdentifierTaken = fmt.Errorf("%w: custom identifier already used in this account", ErrConflict)
 
 // InsertIssuedCertificate adds an issued certificate; a serial already used
-// by the same issuer is ErrConflict.
+// by the same issuer is ErrConflict, a CustomIdentifier already used in the
+// account ErrCustomIdentifierTaken.
 func (q writers) InsertIssuedCertificate(ctx context.Context, c *IssuedCertificate) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.x.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.Identifier, c.AccountID, c.IssuerIdentifier, c.Serial, c.CertificateType, c.Status, c.Certificate, c.SubjectDN,
 		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt), c.KeyAlgorithm, c.KeyBlob,
-		tagsOrEmpty(c.Tags), c.ResourceGroupID)
+		tagsOrEmpty(c.Tags), c.ResourceGroupID, c.AliasName, c.CustomIdentifier)
 	if err != nil {
-		return fmt.Errorf("store: insert certificate: %w", mapErr(err))
+		err = mapErr(err)
+		// Both unique constraints report the same SQLite code; which one
+		// failed is asked of the data, not of the error text.
+		if errors.Is(err, ErrConflict) && c.CustomIdentifier != "" {
+			var n int
+			if qerr := q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates WHERE account_id = ? AND custom_identifier = ?`,
+				c.AccountID, c.CustomIdentifier).Scan(&n); qerr == nil && n > 0 {
+				return ErrCustomIdentifierTaken
+			}
+		}
+		return fmt.Errorf("store: insert certificate: %w", err)
 	}
-	return nil
+	return q.insertTagsJSON(ctx, c.AccountID, TagResourcePCA, c.Identifier, c.Tags)
 }
 
 // GetIssuedCertificate returns the account's issued certificate.
@@ -149,7 +182,8 @@ func scanIssued(r scanner) (*IssuedCertificate, error) {
 	var revoked *int64
 	var nb, na, created int64
 	if err := r.Scan(&c.Identifier, &c.AccountID, &c.IssuerIdentifier, &c.Serial, &c.CertificateType, &c.Status, &c.Certificate, &c.SubjectDN,
-		&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created, &c.KeyAlgorithm, &c.KeyBlob, &c.Tags, &c.ResourceGroupID); err != nil {
+		&c.Algorithm, &c.KeySize, &nb, &na, &revoked, &created, &c.KeyAlgorithm, &c.KeyBlob, &c.Tags, &c.ResourceGroupID,
+		&c.AliasName, &c.CustomIdentifier); err != nil {
 		return nil, err
 	}
 	c.NotBefore, c.NotAfter, c.CreatedAt = fromMS(nb), fromMS(na), fromMS(created)
@@ -214,7 +248,8 @@ func (q writers) DeleteRevokedCertificate(ctx context.Context, accountID, identi
 		return fmt.Errorf("store: delete certificate: %w", mapErr(err))
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
+		// A deleted certificate is gone for its owner: its tags go with it.
+		return q.DeleteTags(ctx, accountID, TagResourcePCA, identifier, nil)
 	}
 	r := queries{e: q.x}
 	if _, err := r.GetIssuedCertificate(ctx, accountID, identifier); err != nil {

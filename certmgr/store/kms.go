@@ -82,7 +82,7 @@ func (q writers) DeleteKMSCertificate(ctx context.Context, accountID, id string)
 	if n, _ := res.RowsAffected(); n != 1 {
 		return ErrNotFound
 	}
-	return nil
+	return q.DeleteTags(ctx, accountID, TagResourceKMS, id, nil)
 }
 
 // ListKMSCertificates returns one page of the account's certificates, oldest

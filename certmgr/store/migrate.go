@@ -136,7 +136,40 @@ var migrations = []string{
 		signature BLOB NOT NULL,
 		at        INTEGER NOT NULL
 	);`,
-	// 8 (client tokens): a creating call's ClientToken, claimed in the
+	// 8: the tag
+	// store for CAs, issued certificates and KMS certificates (existing
+	// Tags copied in; the tags columns stay as a mirror the tag writers
+	// keep current), alias names, custom identifiers (unique per account
+	// where set), external CAs (issuer_type; such a row holds no token
+	// key), and the indexes that keep serial search, keyset listings and
+	// a CA's audit history bounded.
+	`CREATE TABLE resource_tags (
+		account_id    TEXT NOT NULL,
+		resource_type TEXT NOT NULL CHECK (resource_type IN ('pca','kms')),
+		resource_id   TEXT NOT NULL,
+		tag_key       TEXT NOT NULL,
+		tag_value     TEXT NOT NULL,
+		PRIMARY KEY (account_id, resource_type, resource_id, tag_key)
+	) WITHOUT ROWID;
+	INSERT OR IGNORE INTO resource_tags (account_id, resource_type, resource_id, tag_key, tag_value)
+		SELECT c.account_id, 'pca', c.identifier, json_extract(j.value, '$.TagKey'), COALESCE(json_extract(j.value, '$.TagValue'), '')
+		FROM ca_certificates c, json_each(CASE WHEN json_valid(c.tags) AND json_type(c.tags) = 'array' THEN c.tags ELSE '[]' END) j
+		WHERE json_type(j.value, '$.TagKey') = 'text' AND json_extract(j.value, '$.TagKey') <> '';
+	INSERT OR IGNORE INTO resource_tags (account_id, resource_type, resource_id, tag_key, tag_value)
+		SELECT c.account_id, 'pca', c.identifier, json_extract(j.value, '$.TagKey'), COALESCE(json_extract(j.value, '$.TagValue'), '')
+		FROM issued_certificates c, json_each(CASE WHEN json_valid(c.tags) AND json_type(c.tags) = 'array' THEN c.tags ELSE '[]' END) j
+		WHERE c.deleted = 0 AND json_type(j.value, '$.TagKey') = 'text' AND json_extract(j.value, '$.TagKey') <> '';
+	ALTER TABLE ca_certificates ADD COLUMN alias_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE ca_certificates ADD COLUMN issuer_type TEXT NOT NULL DEFAULT 'local' CHECK (issuer_type IN ('local','external'));
+	ALTER TABLE issued_certificates ADD COLUMN alias_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE issued_certificates ADD COLUMN custom_identifier TEXT NOT NULL DEFAULT '';
+	CREATE UNIQUE INDEX issued_custom_identifier ON issued_certificates(account_id, custom_identifier) WHERE custom_identifier <> '';
+	CREATE INDEX issued_account_serial ON issued_certificates(account_id, serial);
+	CREATE INDEX issued_account_keyset ON issued_certificates(account_id, created_at, identifier);
+	CREATE INDEX issued_issuer_keyset ON issued_certificates(issuer_identifier, created_at, identifier);
+	CREATE INDEX ca_account_keyset ON ca_certificates(account_id, created_at, identifier);
+	CREATE INDEX audit_account_resource ON audit_log(account_id, resource, action, seq);`,
+	// 9: client tokens: a creating call's ClientToken, claimed in the
 	// transaction of the change it made, so a retry finds the first
 	// call's resource instead of making a second one.
 	`CREATE TABLE client_tokens (
