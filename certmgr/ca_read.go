@@ -44,6 +44,9 @@ type ClientCertificateSummary struct {
 	Sha2            string `json:"Sha2"`
 	X509Certificate string `json:"X509Certificate"`
 	ResourceGroupID string `json:"ResourceGroupId"`
+	AliasName       string `json:"AliasName"`
+	// CustomIdentifier is the caller's own unique name for it.
+	CustomIdentifier string `json:"CustomIdentifier"`
 }
 
 // DescribeClientCertificate describes an issued server or client certificate.
@@ -86,6 +89,7 @@ func summarizeIssued(row *store.IssuedCertificate) (*ClientCertificateSummary, *
 		SubjectNames: subjectFields(parsed), SerialNumber: serialOut(row.Serial), BeforeDate: row.NotBefore.UnixMilli(), AfterDate: row.NotAfter.UnixMilli(),
 		Days: int(row.NotAfter.Sub(row.NotBefore).Hours() / 24), Sans: sansJSON(parsed),
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(row.Certificate), ResourceGroupID: row.ResourceGroupID,
+		AliasName: row.AliasName, CustomIdentifier: row.CustomIdentifier,
 	}, parsed, nil
 }
 
@@ -108,6 +112,8 @@ type RevokedCertificateSummary struct {
 	Sans         string `json:"Sans"`
 	Md5          string `json:"Md5"`
 	Sha2         string `json:"Sha2"`
+	// CustomIdentifier is the caller's own unique name for it.
+	CustomIdentifier string `json:"CustomIdentifier"`
 }
 
 // minuteTime is the "yyyy-MM-ddTHH:mmZ" form of ListRevokeCertificate.
@@ -121,7 +127,7 @@ func revokedSummary(row *store.IssuedCertificate) (*RevokedCertificateSummary, e
 	r := &RevokedCertificateSummary{Identifier: sum.Identifier, ParentIdentifier: sum.ParentIdentifier, CertificateType: sum.CertificateType,
 		Status: sum.Status, Algorithm: sum.Algorithm, KeySize: sum.KeySize, SignAlgorithm: sum.SignAlgorithm, SubjectDN: sum.SubjectDN,
 		SubjectNames: sum.SubjectNames, SerialNumber: sum.SerialNumber, BeforeDate: minuteTime(row.NotBefore), AfterDate: minuteTime(row.NotAfter),
-		Sans: sum.Sans, Md5: sum.Md5, Sha2: sum.Sha2}
+		Sans: sum.Sans, Md5: sum.Md5, Sha2: sum.Sha2, CustomIdentifier: sum.CustomIdentifier}
 	if row.RevokedAt != nil {
 		r.RevokeDate = minuteTime(*row.RevokedAt)
 	}
@@ -224,6 +230,7 @@ type CASummary struct {
 	Sha2            string `json:"Sha2"`
 	X509Certificate string `json:"X509Certificate"`
 	ResourceGroupID string `json:"ResourceGroupId"`
+	Alias           string `json:"Alias"`
 	// Gift and Trial are the cloud's purchase flags: never, here.
 	Gift  int `json:"Gift"`
 	Trial int `json:"Trial"`
@@ -270,7 +277,7 @@ func (m *Manager) DescribeCACertificateList(ctx context.Context, c Caller, r CAL
 	case "subroot":
 		f.Type = caTypeSub
 	case "externalca":
-		empty = true
+		f.IssuerType = store.IssuerExternal
 	default:
 		return nil, InvalidParameter("CertType", "root, subRoot or externalCa")
 	}
@@ -283,8 +290,12 @@ func (m *Manager) DescribeCACertificateList(ctx context.Context, c Caller, r CAL
 		return nil, InvalidParameter("ValidStatus", "valid or notValid")
 	}
 	switch strings.ToLower(r.IssuerType) {
-	case "", "local":
-	case "external", "itruschina":
+	case "":
+	case "local":
+		f.IssuerType = store.IssuerLocal
+	case "external":
+		f.IssuerType = store.IssuerExternal
+	case "itruschina":
 		empty = true
 	default:
 		return nil, InvalidParameter("IssuerType", "local, iTrusChina or external")
@@ -318,7 +329,8 @@ func summarizeCA(ca *store.CACertificate) (*CASummary, error) {
 	return &CASummary{Identifier: ca.Identifier, ParentIdentifier: ca.ParentIdentifier, CertificateType: ca.CertificateType, Status: ca.Status,
 		Algorithm: ca.Algorithm, KeySize: ca.KeySize, SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
 		SubjectNames: subjectFields(parsed), SerialNumber: serialOut(ca.Serial), BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(),
-		Years: ca.Years, Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), ResourceGroupID: ca.ResourceGroupID}, nil
+		Years: ca.Years, Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), ResourceGroupID: ca.ResourceGroupID,
+		Alias: ca.AliasName}, nil
 }
 
 // DescribeCACertificateCount counts the caller's CAs.

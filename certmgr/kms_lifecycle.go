@@ -155,7 +155,10 @@ func (m *Manager) DescribeCertificate(ctx context.Context, c Caller, id string) 
 		ExportablePrivateKey: row.Exportable, Status: row.Status, Subject: row.Subject,
 		SubjectAlternativeNames: append([]string{}, row.SANs...), SubjectPublicKey: pub,
 		Issuer: row.Issuer, Serial: row.Serial, SignatureAlgorithm: row.SignatureAlgorithm,
-		CreatedAt: isoTime(row.CreatedAt), UpdatedAt: isoTime(row.UpdatedAt), Tags: map[string]string{},
+		CreatedAt: isoTime(row.CreatedAt), UpdatedAt: isoTime(row.UpdatedAt),
+	}
+	if d.Tags, err = m.KMSTagMap(ctx, c, row.ID); err != nil {
+		return nil, err
 	}
 	if row.NotBefore != nil {
 		d.NotBefore, d.NotAfter = isoTime(*row.NotBefore), isoTime(*row.NotAfter)

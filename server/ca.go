@@ -10,6 +10,7 @@ import (
 
 // PrivateCA is what the Private CA handlers need from certmgr.
 type PrivateCA interface {
+	CASurface
 	CreateRootCACertificate(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (*certmgr.IssuedResult, error)
 	CreateSubCACertificate(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (*certmgr.IssuedResult, error)
 	DescribeCACertificate(ctx context.Context, c certmgr.Caller, id string) (*certmgr.CADescription, error)
@@ -41,7 +42,8 @@ const caVersion = "2020-06-30"
 
 func caActions(ca PrivateCA) map[string]binder {
 	byID := oneOf("Identifier")
-	return map[string]binder{
+	actions := caSurfaceActions(ca)
+	for name, b := range map[string]binder{
 		"CreateRootCACertificate": opReplay(rootCARequest, func(ctx context.Context, c certmgr.Caller, r certmgr.CreateCARequest) (any, error) {
 			return ca.CreateRootCACertificate(ctx, c, r)
 		}, replayCA(ca)),
@@ -123,7 +125,10 @@ func caActions(ca PrivateCA) map[string]binder {
 			n, err := ca.DescribeCACertificateCount(ctx, c)
 			return map[string]any{"TotalCount": n}, err
 		}),
+	} {
+		actions[name] = b
 	}
+	return actions
 }
 
 // Replays of a retried creating call: the first call's resource, in the

@@ -122,6 +122,13 @@ var ourShapes = map[string]wireAction{
 			{Name: "CreatedAt", Type: "string", Doc: "ISO 8601 UTC"}}}},
 		{Name: "TotalCount", Type: "integer"}, {Name: "PageNumber", Type: "integer"}, {Name: "PageSize", Type: "integer"},
 		{Name: "RequestId", Type: "string"}}},
+	// The KMS tag actions, as kms-20160120/v3 v3.2.3 declares them
+	// (client.go: TagResourceResponseBody, ListResourceTagsResponseBody).
+	"TagResource":   {Action: "TagResource", Response: []wireField{{Name: "RequestId", Type: "string"}}},
+	"UntagResource": {Action: "UntagResource", Response: []wireField{{Name: "RequestId", Type: "string"}}},
+	"ListResourceTags": {Action: "ListResourceTags", Response: []wireField{{Name: "RequestId", Type: "string"},
+		{Name: "Tags", Type: "object", Children: []wireField{{Name: "Tag", Type: "array", Items: wireItems{Type: "object", Children: []wireField{
+			{Name: "KeyId", Type: "string"}, {Name: "TagKey", Type: "string"}, {Name: "TagValue", Type: "string"}}}}}}}},
 	"ExportCertificate": {Action: "ExportCertificate", Response: []wireField{
 		{Name: "CertificateId", Type: "string"}, {Name: "Pkcs12", Type: "string", Doc: "Base64"}, {Name: "RequestId", Type: "string"}}},
 }
@@ -250,6 +257,18 @@ func conformanceRows() []conformanceRow {
 			return map[string]string{"CertificateId": id, "Algorithm": "RSAES_OAEP_SHA_256", "CiphertextBlob": str(ct["CiphertextBlob"])}
 		}},
 
+		{version: kmsVersion, action: "TagResource", params: func(_ *testing.T, f *fixtures) map[string]string {
+			return map[string]string{"CertificateId": f.kms, "Tags": `[{"TagKey":"team","TagValue":"ops"}]`}
+		}},
+		{version: kmsVersion, action: "UntagResource", params: func(t *testing.T, f *fixtures) map[string]string {
+			f.e.rawOK(t, kmsVersion, "TagResource", map[string]string{"CertificateId": f.kms, "Tags": `[{"TagKey":"gone","TagValue":"x"}]`})
+			return map[string]string{"CertificateId": f.kms, "TagKeys": `["gone"]`}
+		}},
+		{version: kmsVersion, action: "ListResourceTags", params: func(t *testing.T, f *fixtures) map[string]string {
+			f.e.rawOK(t, kmsVersion, "TagResource", map[string]string{"CertificateId": f.kms, "Tags": `[{"TagKey":"team","TagValue":"ops"}]`})
+			return map[string]string{"CertificateId": f.kms}
+		}, absent: map[string]string{"Tags.Tag.KeyId": "the tagged resource is a certificate, named by the request's CertificateId"}},
+
 		// Private CA, 2020-06-30.
 		{version: caVersion, action: "CreateRootCACertificate", params: func(*testing.T, *fixtures) map[string]string {
 			return strs(with(caSubject("Row Root"), "Algorithm", "ECC_256", "Years", "3"))
@@ -306,6 +325,46 @@ func conformanceRows() []conformanceRow {
 		{version: caVersion, action: "DescribeCACertificateList", params: func(*testing.T, *fixtures) map[string]string { return nil },
 			absent: map[string]string{"CertificateList.Sans": "deprecated in the SDK"}},
 		{version: caVersion, action: "DescribeCACertificateCount", params: func(*testing.T, *fixtures) map[string]string { return nil }},
+		{version: caVersion, action: "DescribeClientCertificateForSerialNumber", params: func(_ *testing.T, f *fixtures) map[string]string {
+			return map[string]string{"SerialNumber": strings.ToUpper(f.leafSerial)}
+		}},
+		{version: caVersion, action: "DescribeClientCertificateStatusForSerialNumber", params: func(t *testing.T, f *fixtures) map[string]string {
+			return map[string]string{"SerialNumber": f.leafSerial}
+		}, absent: map[string]string{"CertificateStatus.RevokeTime": "present only for a revoked certificate; this one is live"}},
+		{version: caVersion, action: "GetCAInstanceStatus", params: id("Identifier", func(f *fixtures) string { return f.sub }),
+			absent: map[string]string{"InstanceStatusList.CertTotalCount": "no purchased certificate count here",
+				"InstanceStatusList.UseExpireTime": "no purchased instance that expires"}},
+		{version: caVersion, action: "ListCert", params: func(_ *testing.T, f *fixtures) map[string]string {
+			return map[string]string{"ParentIdentifier": f.sub, "MaxResults": "2"}
+		}, absent: map[string]string{"List.Id": noID}},
+		{version: caVersion, action: "ListAllEndEntityInstance", params: func(*testing.T, *fixtures) map[string]string {
+			return map[string]string{"MaxResults": "2"}
+		}},
+		{version: caVersion, action: "ListPcaCaCertificate", params: func(*testing.T, *fixtures) map[string]string {
+			return map[string]string{"MaxResults": "1"}
+		}},
+		{version: caVersion, action: "UpdatePcaCertificate", params: func(_ *testing.T, f *fixtures) map[string]string {
+			return map[string]string{"Identifier": f.leaf, "AliasName": "leaf alias", "Tags.1.Key": "env", "Tags.1.Value": "test"}
+		}, absent: map[string]string{"AccessDeniedDetail": "present only on a refusal"}},
+		{version: caVersion, action: "TagResources", params: func(_ *testing.T, f *fixtures) map[string]string {
+			return map[string]string{"ResourceType": "ALIYUN::CAS::PCACERTIFICATE", "ResourceId.1": f.sub, "ResourceId.2": f.leaf,
+				"Tag.1.Key": "owner", "Tag.1.Value": "pki"}
+		}},
+		{version: caVersion, action: "UntagResources", params: func(t *testing.T, f *fixtures) map[string]string {
+			return map[string]string{"ResourceType": "ALIYUN::CAS::PCACERTIFICATE", "ResourceId.1": f.sub, "TagKey.1": "owner"}
+		}},
+		{version: caVersion, action: "ListTagResources", params: func(t *testing.T, f *fixtures) map[string]string {
+			f.e.rawOK(t, caVersion, "TagResources", map[string]string{"ResourceType": "ALIYUN::CAS::PCACERTIFICATE", "ResourceId.1": f.leaf,
+				"Tag.1.Key": "listed", "Tag.1.Value": "yes"})
+			f.e.rawOK(t, caVersion, "TagResources", map[string]string{"ResourceType": "ALIYUN::CAS::PCACERTIFICATE", "ResourceId.1": f.sub,
+				"Tag.1.Key": "listed", "Tag.1.Value": "yes"})
+			return map[string]string{"ResourceType": "ALIYUN::CAS::PCACERTIFICATE", "MaxResults": "1"} // a page with a next
+		}},
+		{version: caVersion, action: "ListCACertificateLog", params: id("Identifier", func(f *fixtures) string { return f.sub })},
+		{version: caVersion, action: "CreateExternalCACertificate", params: func(t *testing.T, f *fixtures) map[string]string {
+			return map[string]string{"InstanceId": f.root, "Csr": clientCSR(t, "ECC", "Partner Issuing CA"), "Validity": "1y",
+				"ApiPassthrough": `{"Subject":{"CommonName":"Partner Issuing CA","Organization":"Partner"},"Extensions":{"PathLenConstraint":0}}`}
+		}},
 		{version: caVersion, action: "AssignCertificateCount", unsupported: true, params: id("Id", func(*fixtures) string { return "1" })},
 		{version: caVersion, action: "UploadPcaCertToCas", unsupported: true, params: id("Ids", func(f *fixtures) string { return f.leaf })},
 		{version: caVersion, action: "MoveResourceGroup", unsupported: true, params: func(_ *testing.T, f *fixtures) map[string]string {

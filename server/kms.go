@@ -20,6 +20,9 @@ type KMS interface {
 	CertificatePublicKeyVerify(ctx context.Context, c certmgr.Caller, r certmgr.SignRequest) (bool, error)
 	CertificatePublicKeyEncrypt(ctx context.Context, c certmgr.Caller, r certmgr.EncryptRequest) (string, error)
 	CertificatePrivateKeyDecrypt(ctx context.Context, c certmgr.Caller, r certmgr.EncryptRequest) (string, error)
+	TagResource(ctx context.Context, c certmgr.Caller, r certmgr.KMSTagResourceRequest) (*certmgr.Done, error)
+	UntagResource(ctx context.Context, c certmgr.Caller, r certmgr.KMSUntagResourceRequest) (*certmgr.Done, error)
+	ListResourceTags(ctx context.Context, c certmgr.Caller, certificateID string) (*certmgr.KMSResourceTags, error)
 }
 
 const kmsVersion = "2016-01-20"
@@ -66,6 +69,15 @@ func kmsActions(k KMS) map[string]binder {
 			ct, err := k.CertificatePublicKeyEncrypt(ctx, c, r)
 			return map[string]any{"CertificateId": r.CertificateID, "CiphertextBlob": ct}, err
 		}),
+		"TagResource": op(kmsTagRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.KMSTagResourceRequest) (any, error) {
+			return k.TagResource(ctx, c, r)
+		}),
+		"UntagResource": op(kmsUntagRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.KMSUntagResourceRequest) (any, error) {
+			return k.UntagResource(ctx, c, r)
+		}),
+		"ListResourceTags": op(byID, func(ctx context.Context, c certmgr.Caller, r one) (any, error) {
+			return k.ListResourceTags(ctx, c, r.ID)
+		}),
 		"CertificatePrivateKeyDecrypt": op(encryptRequest, func(ctx context.Context, c certmgr.Caller, r certmgr.EncryptRequest) (any, error) {
 			pt, err := k.CertificatePrivateKeyDecrypt(ctx, c, r)
 			return map[string]any{"CertificateId": r.CertificateID, "Plaintext": pt}, err
@@ -77,6 +89,18 @@ func createCertificateRequest(p Params) (certmgr.CreateCertificateRequest, error
 	exp, err := optionalBool(p, "ExportablePrivateKey")
 	return certmgr.CreateCertificateRequest{KeySpec: p.Get("KeySpec"), Subject: p.Get("Subject"),
 		SubjectAlternativeNames: p.Get("SubjectAlternativeNames"), ExportablePrivateKey: exp}, err
+}
+
+// KMS tag actions act on certificates only: a KeyId or SecretName (the
+// cloud's other taggable kinds) names nothing here.
+func kmsTagRequest(p Params) (certmgr.KMSTagResourceRequest, error) {
+	id, err := identifier(p, "CertificateId", true)
+	return certmgr.KMSTagResourceRequest{CertificateID: id, Tags: p.Get("Tags")}, err
+}
+
+func kmsUntagRequest(p Params) (certmgr.KMSUntagResourceRequest, error) {
+	id, err := identifier(p, "CertificateId", true)
+	return certmgr.KMSUntagResourceRequest{CertificateID: id, TagKeys: p.Get("TagKeys")}, err
 }
 
 func uploadRequest(p Params) (certmgr.UploadCertificateRequest, error) {

@@ -12,6 +12,7 @@ type CAFilter struct {
 	Identifier string
 	Status     string // ISSUE or REVOKE
 	Type       string // ROOT or SUB_ROOT
+	IssuerType string // local or external
 	// ValidAt, when set with Valid, keeps the CAs whose validity does
 	// (Valid true) or does not (Valid false) include that instant.
 	ValidAt *time.Time
@@ -29,6 +30,9 @@ func (f CAFilter) where(accountID string) (string, []any) {
 	}
 	if f.Type != "" {
 		add("certificate_type = ?", f.Type)
+	}
+	if f.IssuerType != "" {
+		add("issuer_type = ?", f.IssuerType)
 	}
 	if f.ValidAt != nil {
 		at := ms(*f.ValidAt)
