@@ -5,13 +5,13 @@ set -euo pipefail
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in softhsm2 opensc openssl gcc libc6-dev make ca-certificates curl; do
+for pkg in softhsm2 opensc openssl gcc libc6-dev make ca-certificates curl postgresql; do
 	have_pkg "$pkg" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-	echo "missing packages: ${need[*]}; install them with your package manager (SoftHSM2, OpenSC pkcs11-tool, OpenSSL, a C compiler)" >&2
+	echo "missing packages: ${need[*]}; install them with your package manager (SoftHSM2, OpenSC pkcs11-tool, OpenSSL, a C compiler, PostgreSQL for the tests)" >&2
 	exit 1
 fi
 SUDO=""
