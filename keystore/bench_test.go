@@ -86,7 +86,7 @@ func rawSigner(b *testing.B, s *Store, slot uint, alg Algorithm, digest []byte) 
 	}
 	var e *keyEntry
 	if err := s.withSession(context.Background(), func(sh pkcs11.SessionHandle, _ bool) (err error) {
-		e, err = s.lookup(sh, "bench")
+		e, err = s.lookup(context.Background(), sh, "bench")
 		return err
 	}); err != nil {
 		b.Fatal(err)

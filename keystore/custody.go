@@ -28,7 +28,7 @@ type Custody struct {
 func (s *Store) Custody(ctx context.Context, id string) (*Custody, error) {
 	var c *Custody
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		e, err := s.lookup(sh, id)
+		e, err := s.lookup(ctx, sh, id)
 		if err != nil {
 			return err
 		}
@@ -73,6 +73,11 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 	}
 	info := &Info{Label: ti.Label, Manufacturer: ti.ManufacturerID, Model: ti.Model, Slot: s.slot, Mechanisms: s.Mechanisms(), MaxSessions: s.cfg.MaxSessions}
 	err = s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
+		release, err := s.objLock.acquire(ctx, lockFind)
+		if err != nil {
+			return err
+		}
+		defer release()
 		count := 0
 		for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_DATA} {
 			if err := s.ctx.FindObjectsInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class)}); err != nil {

@@ -26,7 +26,7 @@ func (s *Store) export(ctx context.Context, id string) ([]byte, error) {
 		soft         *softwareRecord
 	)
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		e, err := s.lookup(sh, id)
+		e, err := s.lookup(ctx, sh, id)
 		if err != nil {
 			return err
 		}

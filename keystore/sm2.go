@@ -59,26 +59,20 @@ func (s *Store) generateSM2(ctx context.Context, req GenerateRequest) (*Key, err
 	}
 	var h pkcs11.ObjectHandle
 	err = s.withSession(ctx, func(sh pkcs11.SessionHandle, retry bool) error {
-		existing, err := s.findObjects(sh, req.ID)
-		if err != nil {
+		if err := s.ensureAbsent(ctx, sh, req.ID, retry); err != nil {
 			return err
 		}
-		if len(existing) > 0 {
-			if !retry {
-				return fmt.Errorf("%w: %s", ErrKeyExists, req.ID)
-			}
-			for _, o := range existing {
-				_ = s.ctx.DestroyObject(sh, o)
-			}
-		}
-		h, err = s.ctx.CreateObject(sh, []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA),
-			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-			pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
-			pkcs11.NewAttribute(pkcs11.CKA_LABEL, req.ID),
-			pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, sm2Application),
-			pkcs11.NewAttribute(pkcs11.CKA_VALUE, value),
+		err := s.locked(ctx, lockCreate, func() (err error) {
+			h, err = s.ctx.CreateObject(sh, []*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA),
+				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+				pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+				pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
+				pkcs11.NewAttribute(pkcs11.CKA_LABEL, req.ID),
+				pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, sm2Application),
+				pkcs11.NewAttribute(pkcs11.CKA_VALUE, value),
+			})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("keystore: store sealed SM2 key: %w", err)
@@ -138,7 +132,7 @@ func parseSM2Point(p []byte) (*sm2.PublicKey, error) {
 func (s *Store) unsealSM2(ctx context.Context, id string) (*sm2.PrivateKey, *softwareRecord, error) {
 	var e *keyEntry
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) (err error) {
-		e, err = s.lookup(sh, id)
+		e, err = s.lookup(ctx, sh, id)
 		return err
 	})
 	if err != nil {

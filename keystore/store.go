@@ -30,6 +30,14 @@ type Store struct {
 	service    serviceKeys
 	obs        *observers
 	recoveries atomic.Uint64
+
+	// objLock keeps finds apart from creations and destructions of token
+	// objects (see objectLock); shared by the Stores on this token.
+	objLock       *objectLock
+	keygenRetries atomic.Uint64 // generations retried after a token fault
+	// keygenFault, when set by a test, wraps each C_GenerateKeyPair call of
+	// Generate to inject faults SoftHSM produces only under races.
+	keygenFault func(call func() (pub, priv pkcs11.ObjectHandle, err error)) (pub, priv pkcs11.ObjectHandle, err error)
 }
 
 // keyEntry is what the Store remembers about a key between calls.
@@ -53,7 +61,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: c, ctx: p11, handles: map[string]*keyEntry{}, obs: newObservers()}
+	s := &Store{cfg: c, ctx: p11, handles: map[string]*keyEntry{}, obs: newObservers(), objLock: tokenObjectLock(c.Module, c.TokenLabel)}
 	fail := func(err error) (*Store, error) {
 		if s.pool != nil {
 			s.pool.close()

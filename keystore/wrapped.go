@@ -47,6 +47,8 @@ func (s *Store) generateWrapped(ctx context.Context, alg Algorithm, owner AAD) (
 	privT = sessionTemplate(privT)
 	var out *WrappedKey
 	err = s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
+		// Session objects live in SoftHSM's memory, not in object files, so
+		// they need no objectLock.
 		pubH, privH, err := s.ctx.GenerateKeyPair(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, pubT, privT)
 		if err != nil {
 			return fmt.Errorf("keystore: generate %s session key: %w", alg, err)
@@ -59,7 +61,7 @@ func (s *Store) generateWrapped(ctx context.Context, alg Algorithm, owner AAD) (
 		if err != nil {
 			return err
 		}
-		wk, err := s.secretHandle(sh, wrapKeyID)
+		wk, err := s.secretHandle(ctx, sh, wrapKeyID)
 		if err != nil {
 			return err
 		}
@@ -120,7 +122,7 @@ func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]
 	}
 	var wrapped, kek []byte
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		wk, err := s.secretHandle(sh, wrapKeyID)
+		wk, err := s.secretHandle(ctx, sh, wrapKeyID)
 		if err != nil {
 			return err
 		}
