@@ -17,7 +17,7 @@ type Keys interface {
 	Signer(ctx context.Context, id string) (*keystore.Signer, error)
 	Destroy(ctx context.Context, id string) error
 	Export(ctx context.Context, id string) ([]byte, error)
-	Custody(ctx context.Context, id string) (*keystore.Custody, error)
+	Custody(ctx context.Context, id string) (*keystore.KeyCustody, error)
 	Seal(ctx context.Context, aad keystore.AAD, plaintext []byte) ([]byte, error)
 	Open(ctx context.Context, aad keystore.AAD, blob []byte) ([]byte, error)
 	GenerateWrapped(ctx context.Context, alg keystore.Algorithm, owner keystore.AAD) (*keystore.WrappedKey, error)

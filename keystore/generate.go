@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -36,7 +37,7 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (*Key, error)
 }
 
 func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error) {
-	if req.ID == "" || len(req.ID) > 128 || strings.HasPrefix(req.ID, serviceIDPrefix) {
+	if !ValidKeyID(req.ID) || strings.HasPrefix(req.ID, serviceIDPrefix) {
 		return nil, fmt.Errorf("keystore: invalid key ID %q", req.ID)
 	}
 	if req.Purpose != PurposeKMS && req.Purpose != PurposeCA && req.Purpose != PurposeSign {
@@ -54,7 +55,7 @@ func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error)
 	if req.Algorithm == SM2 {
 		return s.generateSM2(ctx, req)
 	}
-	pubT, privT, mech, err := keyTemplates(req.ID, req.Algorithm, req.Purpose, req.Exportable)
+	pubT, privT, mech, err := keyTemplates(req.ID, objectLabel(req.ID, time.Now()), req.Algorithm, req.Purpose, req.Exportable)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -59,7 +60,7 @@ func (s *Store) ensureServiceKeys(ctx context.Context) error {
 		if objs, err = s.findObjects(ctx, sh, AuditKeyID); err != nil || len(objs) > 0 {
 			return err
 		}
-		pubT, privT, mech, err := keyTemplates(AuditKeyID, ECP256, PurposeSign, false)
+		pubT, privT, mech, err := keyTemplates(AuditKeyID, objectLabel(AuditKeyID, time.Now()), ECP256, PurposeSign, false)
 		if err != nil {
 			return err
 		}
@@ -76,7 +77,7 @@ func (s *Store) ensureServiceKeys(ctx context.Context) error {
 func (s *Store) createSecretKey(ctx context.Context, sh pkcs11.SessionHandle, id string, encrypt, wrap bool, allowed ...uint) error {
 	err := s.locked(ctx, lockCreate, func() error {
 		_, err := s.ctx.GenerateKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)},
-			secretKeyTemplate(id, encrypt, wrap, allowed...))
+			secretKeyTemplate(id, objectLabel(id, time.Now()), encrypt, wrap, allowed...))
 		return err
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"time"
 
 	"github.com/miekg/pkcs11"
 	"github.com/tjfoc/gmsm/sm2"
@@ -27,6 +28,10 @@ type softwareRecord struct {
 	Purpose    int
 	Exportable bool
 	Sealed     []byte // the 32-byte scalar sealed under the KEK
+	// Created is when the key was made (records from before it have none:
+	// their age is unknown). The label must stay the key ID, so the time
+	// lives here.
+	Created time.Time `asn1:"optional,generalized"`
 }
 
 func (r *softwareRecord) aad(id string) AAD {
@@ -49,6 +54,7 @@ func (s *Store) generateSM2(ctx context.Context, req GenerateRequest) (*Key, err
 		Point:      sm2Point(&priv.PublicKey),
 		Purpose:    int(req.Purpose),
 		Exportable: req.Exportable,
+		Created:    time.Now().UTC().Truncate(time.Second),
 	}
 	if rec.Sealed, err = s.Seal(ctx, rec.aad(req.ID), priv.D.FillBytes(make([]byte, 32))); err != nil {
 		return nil, err

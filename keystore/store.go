@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"fmt"
-	"net/url"
 	"sync"
 	"sync/atomic"
 
@@ -145,12 +144,6 @@ func (s *Store) Mechanisms() []uint {
 		out = append(out, m)
 	}
 	return out
-}
-
-// URI returns the RFC 7512 PKCS#11 URI of a key: what the database keeps
-// instead of a handle.
-func (s *Store) URI(id string) string {
-	return "pkcs11:token=" + url.PathEscape(s.cfg.TokenLabel) + ";id=" + pctAll(id) + ";object=" + url.PathEscape(id)
 }
 
 func pctAll(s string) string {

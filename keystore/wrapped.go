@@ -39,7 +39,7 @@ func (s *Store) generateWrapped(ctx context.Context, alg Algorithm, owner AAD) (
 	if alg == SM2 {
 		return s.generateWrappedSM2(ctx, owner)
 	}
-	pubT, privT, mech, err := keyTemplates("wrapped", alg, PurposeKMS, true)
+	pubT, privT, mech, err := keyTemplates("wrapped", "wrapped", alg, PurposeKMS, true)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +131,7 @@ func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, keyType),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
 			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+			pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
 			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true),
 			pkcs11.NewAttribute(pkcs11.CKA_SIGN, false),
