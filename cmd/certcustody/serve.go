@@ -70,8 +70,9 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 			if err := a.db.Ping(ctx); err != nil {
 				return err
 			}
-			_, err := a.keys.Info(ctx)
-			return err
+			// O(1) on the persistent session: a probe never walks the
+			// token's objects or takes a session from signing.
+			return a.keys.Ping(ctx)
 		},
 	})
 	ln, err := net.Listen("tcp", a.cfg.Listen)
