@@ -48,13 +48,13 @@ type KeyCustody struct {
 	Label   string   `json:"Label"`     // CKA_LABEL
 	URI     string   `json:"Pkcs11Uri"` // RFC 7512 PKCS#11 URI of the key object
 
-	Token             bool     `json:"Token"`            // CKA_TOKEN: a persistent token object
-	Sensitive         bool     `json:"Sensitive"`        // CKA_SENSITIVE
-	AlwaysSensitive   bool     `json:"AlwaysSensitive"`  // CKA_ALWAYS_SENSITIVE: sensitive since creation
-	Extractable       bool     `json:"Extractable"`      // CKA_EXTRACTABLE
-	NeverExtractable  bool     `json:"NeverExtractable"` // CKA_NEVER_EXTRACTABLE: never extractable since creation
-	Local             bool     `json:"Local"`            // CKA_LOCAL: generated inside the token
-	Modifiable        bool     `json:"Modifiable"`       // CKA_MODIFIABLE
+	Token             bool     `json:"Token"`             // CKA_TOKEN: a persistent token object
+	Sensitive         bool     `json:"Sensitive"`         // CKA_SENSITIVE
+	AlwaysSensitive   bool     `json:"AlwaysSensitive"`   // CKA_ALWAYS_SENSITIVE: sensitive since creation
+	Extractable       bool     `json:"Extractable"`       // CKA_EXTRACTABLE
+	NeverExtractable  bool     `json:"NeverExtractable"`  // CKA_NEVER_EXTRACTABLE: never extractable since creation
+	Local             bool     `json:"Local"`             // CKA_LOCAL: generated inside the token
+	Modifiable        bool     `json:"Modifiable"`        // CKA_MODIFIABLE
 	AllowedMechanisms []string `json:"AllowedMechanisms"` // CKA_ALLOWED_MECHANISMS, sorted by name
 
 	Exportable  bool       `json:"Exportable"`            // whether Export can ever succeed

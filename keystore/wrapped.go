@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"fmt"
-	"math/big"
 
 	"github.com/miekg/pkcs11"
 	"github.com/tjfoc/gmsm/sm2"
@@ -111,9 +110,8 @@ func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]
 		if !ok {
 			return nil, fmt.Errorf("keystore: SM2 wrapped key without an SM2 public key")
 		}
-		priv := &sm2.PrivateKey{PublicKey: *pub}
-		priv.D = new(big.Int).SetBytes(d)
-		defer priv.D.SetInt64(0)
+		priv := sm2Key(pub, d)
+		defer wipeInt(priv.D)
 		return gmx509.MarshalSm2UnecryptedPrivateKey(priv)
 	}
 	keyType := uint(pkcs11.CKK_EC)
@@ -130,8 +128,10 @@ func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, keyType),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
+			// No CKA_MODIFIABLE: SoftHSM 2.6.1 refuses it in an unwrap
+			// template (CKR_ATTRIBUTE_READ_ONLY). This transient copy is
+			// used by nothing but the wrap below and destroyed with it.
 			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-			pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
 			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true),
 			pkcs11.NewAttribute(pkcs11.CKA_SIGN, false),
@@ -161,8 +161,10 @@ func (s *Store) generateWrappedSM2(ctx context.Context, owner AAD) (*WrappedKey,
 	if err != nil {
 		return nil, fmt.Errorf("keystore: generate SM2 key: %w", err)
 	}
-	defer priv.D.SetInt64(0)
-	blob, err := s.Seal(ctx, wrappedSM2AAD(owner), priv.D.FillBytes(make([]byte, 32)))
+	defer wipeInt(priv.D)
+	d := priv.D.FillBytes(make([]byte, 32))
+	defer clear(d)
+	blob, err := s.Seal(ctx, wrappedSM2AAD(owner), d)
 	if err != nil {
 		return nil, err
 	}
