@@ -43,5 +43,6 @@ func newTokenCmd(g *globalFlags) *cobra.Command {
 			})
 		},
 	})
+	cmd.AddCommand(newTokenKeysCmd(g), newTokenSweepCmd(g))
 	return cmd
 }
