@@ -17,7 +17,8 @@ type Keys interface {
 	Signer(ctx context.Context, id string) (*keystore.Signer, error)
 	Destroy(ctx context.Context, id string) error
 	Export(ctx context.Context, id string) ([]byte, error)
-	Custody(ctx context.Context, id string) (*keystore.Custody, error)
+	Custody(ctx context.Context, id string) (*keystore.KeyCustody, error)
+	ListKeys(ctx context.Context) ([]keystore.KeyCustody, error)
 	Seal(ctx context.Context, aad keystore.AAD, plaintext []byte) ([]byte, error)
 	Open(ctx context.Context, aad keystore.AAD, blob []byte) ([]byte, error)
 	GenerateWrapped(ctx context.Context, alg keystore.Algorithm, owner keystore.AAD) (*keystore.WrappedKey, error)
@@ -33,6 +34,9 @@ type Config struct {
 	PublicURL string           // base URL written into CRL distribution points
 	Now       func() time.Time // clock; time.Now when nil
 	Logger    *slog.Logger     // slog.Default() when nil
+	// OrphanMaxAge is how old an unreferenced token key must be before the
+	// orphan sweep destroys it (default 10 minutes; see SweepOrphanKeys).
+	OrphanMaxAge time.Duration
 }
 
 // Manager implements the API's operations. It is safe for concurrent use.
@@ -47,6 +51,7 @@ type Manager struct {
 	log     *slog.Logger
 
 	unaudited atomic.Uint64 // token-key uses no journal carried
+	sweep     sweepState    // orphan token-key sweep (sweep.go)
 }
 
 // New returns a Manager over a keystore and a database.
@@ -64,7 +69,7 @@ func New(keys Keys, db *store.DB, cfg Config) *Manager {
 		log = slog.Default()
 	}
 	m := &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(),
-		public: strings.TrimRight(cfg.PublicURL, "/"), log: log}
+		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, sweep: sweepState{maxAge: cfg.OrphanMaxAge}}
 	keys.Observe(m.observeKeyUse)
 	return m
 }

@@ -72,10 +72,11 @@ func benchSign(b *testing.B, alg Algorithm) {
 // token directly on a session of their own.
 func rawSigner(b *testing.B, s *Store, slot uint, alg Algorithm, digest []byte) func() func() {
 	if alg == SM2 {
-		priv, _, err := s.unsealSM2(context.Background(), "bench")
+		d, pub, err := s.unsealSM2(context.Background(), "bench", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
+		priv := sm2Key(pub, d)
 		return func() func() {
 			return func() {
 				if _, err := priv.Sign(rand.Reader, []byte("benchmark"), nil); err != nil {
@@ -86,7 +87,7 @@ func rawSigner(b *testing.B, s *Store, slot uint, alg Algorithm, digest []byte) 
 	}
 	var e *keyEntry
 	if err := s.withSession(context.Background(), func(sh pkcs11.SessionHandle, _ bool) (err error) {
-		e, err = s.lookup(sh, "bench")
+		e, err = s.lookup(context.Background(), sh, "bench")
 		return err
 	}); err != nil {
 		b.Fatal(err)

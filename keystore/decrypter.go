@@ -94,7 +94,7 @@ func (k *Signer) decryptRawOAEP(msg []byte, size int, o *rsa.OAEPOptions) ([]byt
 func (k *Signer) tokenDecrypt(mech *pkcs11.Mechanism, msg []byte) ([]byte, error) {
 	var pt []byte
 	err := k.s.withSession(k.ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		e, err := k.s.lookup(sh, k.id)
+		e, err := k.s.lookup(k.ctx, sh, k.id)
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,12 @@
 // handle cache and retries the operation once, so callers do not see
 // transient session loss. Key generation has its own concurrency cap.
 //
+// SoftHSM 2.6.1 cannot find objects while another thread creates or
+// destroys token objects (see objectLock), so finds and token-object
+// changes take turns per token; signing, decryption and attribute reads
+// never wait for them. A generation that still fails with a token fault is
+// tried once more, and only after a find by CKA_ID shows nothing of it left.
+//
 // # SM2
 //
 // PKCS#11 2.40 defines no SM2 mechanism. On a token without a configured

@@ -21,6 +21,9 @@ var (
 	ErrDecrypt = errors.New("keystore: decryption failed")
 	// ErrSealedBlob: a sealed blob is malformed, altered or bound to other data.
 	ErrSealedBlob = errors.New("keystore: sealed blob does not open")
+	// ErrKeyPurpose: the key's purpose forbids the operation (an SM2 CA or
+	// signing key asked to decrypt).
+	ErrKeyPurpose = errors.New("keystore: the key's purpose does not allow this operation")
 	// ErrClosed: the Store has been closed.
 	ErrClosed = errors.New("keystore: store is closed")
 )

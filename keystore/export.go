@@ -26,7 +26,7 @@ func (s *Store) export(ctx context.Context, id string) ([]byte, error) {
 		soft         *softwareRecord
 	)
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		e, err := s.lookup(sh, id)
+		e, err := s.lookup(ctx, sh, id)
 		if err != nil {
 			return err
 		}
@@ -99,11 +99,13 @@ func (s *Store) exportSoftwareSM2(ctx context.Context, id string, rec *softwareR
 	if !rec.Exportable {
 		return nil, fmt.Errorf("%w: %s", ErrNotExportable, id)
 	}
-	priv, _, err := s.unsealSM2(ctx, id)
+	d, pub, err := s.unsealSM2(ctx, id, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer priv.D.SetInt64(0)
+	defer clear(d)
+	priv := sm2Key(pub, d)
+	defer wipeInt(priv.D)
 	der, err := gmx509.MarshalSm2UnecryptedPrivateKey(priv)
 	if err != nil {
 		return nil, fmt.Errorf("keystore: encode SM2 key: %w", err)

@@ -15,14 +15,14 @@ import (
 )
 
 // lookup returns the cached entry for id, finding it in the token on a miss.
-func (s *Store) lookup(sh pkcs11.SessionHandle, id string) (*keyEntry, error) {
+func (s *Store) lookup(ctx context.Context, sh pkcs11.SessionHandle, id string) (*keyEntry, error) {
 	s.mu.RLock()
 	e := s.handles[id]
 	s.mu.RUnlock()
 	if e != nil {
 		return e, nil
 	}
-	e, err := s.findEntry(sh, id)
+	e, err := s.findEntry(ctx, sh, id)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +35,12 @@ func (s *Store) lookup(sh pkcs11.SessionHandle, id string) (*keyEntry, error) {
 // findObjects returns every object of a key, by class: key objects by
 // CKA_ID, and the sealed record of a software SM2 key (a data object, which
 // has no CKA_ID in PKCS#11) by CKA_APPLICATION and CKA_LABEL.
-func (s *Store) findObjects(sh pkcs11.SessionHandle, id string) (map[uint]pkcs11.ObjectHandle, error) {
+func (s *Store) findObjects(ctx context.Context, sh pkcs11.SessionHandle, id string) (map[uint]pkcs11.ObjectHandle, error) {
+	release, err := s.objLock.acquire(ctx, lockFind)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	out := map[uint]pkcs11.ObjectHandle{}
 	byID, err := s.findAll(sh, pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(id)))
 	if err != nil {
@@ -72,8 +77,8 @@ func (s *Store) findAll(sh pkcs11.SessionHandle, template ...*pkcs11.Attribute) 
 	return hs, err
 }
 
-func (s *Store) findEntry(sh pkcs11.SessionHandle, id string) (*keyEntry, error) {
-	objs, err := s.findObjects(sh, id)
+func (s *Store) findEntry(ctx context.Context, sh pkcs11.SessionHandle, id string) (*keyEntry, error) {
+	objs, err := s.findObjects(ctx, sh, id)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +211,7 @@ func bytesToUint(b []byte) uint64 {
 func (s *Store) Public(ctx context.Context, id string) (crypto.PublicKey, error) {
 	var pub crypto.PublicKey
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		e, err := s.lookup(sh, id)
+		e, err := s.lookup(ctx, sh, id)
 		if err == nil {
 			pub = e.public
 		}

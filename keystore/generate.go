@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -36,7 +37,7 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (*Key, error)
 }
 
 func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error) {
-	if req.ID == "" || len(req.ID) > 128 || strings.HasPrefix(req.ID, serviceIDPrefix) {
+	if !ValidKeyID(req.ID) || strings.HasPrefix(req.ID, serviceIDPrefix) {
 		return nil, fmt.Errorf("keystore: invalid key ID %q", req.ID)
 	}
 	if req.Purpose != PurposeKMS && req.Purpose != PurposeCA && req.Purpose != PurposeSign {
@@ -54,36 +55,44 @@ func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error)
 	if req.Algorithm == SM2 {
 		return s.generateSM2(ctx, req)
 	}
-	pubT, privT, mech, err := keyTemplates(req.ID, req.Algorithm, req.Purpose, req.Exportable)
+	pubT, privT, mech, err := keyTemplates(req.ID, objectLabel(req.ID, time.Now()), req.Algorithm, req.Purpose, req.Exportable)
 	if err != nil {
 		return nil, err
 	}
 	var entry *keyEntry
 	err = s.withSession(ctx, func(sh pkcs11.SessionHandle, retry bool) error {
-		existing, err := s.findObjects(sh, req.ID)
-		if err != nil {
+		// A retry after a lost session removes what the first attempt may
+		// have left, so the retry cannot create a duplicate ID.
+		if err := s.ensureAbsent(ctx, sh, req.ID, retry); err != nil {
 			return err
 		}
-		if len(existing) > 0 {
-			if !retry {
-				return fmt.Errorf("%w: %s", ErrKeyExists, req.ID)
-			}
-			// The first attempt lost its session; whatever it left behind
-			// is removed so the retry cannot create duplicate IDs.
-			for _, h := range existing {
-				if err := s.ctx.DestroyObject(sh, h); err != nil {
-					return fmt.Errorf("keystore: remove partial key %s: %w", req.ID, err)
-				}
-			}
+		var pubH, privH pkcs11.ObjectHandle
+		generate := func() error {
+			return s.locked(ctx, lockCreate, func() (err error) {
+				pubH, privH, err = s.generateKeyPair(sh, mech, pubT, privT)
+				return err
+			})
 		}
-		pubH, privH, err := s.ctx.GenerateKeyPair(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, pubT, privT)
+		err := generate()
+		if err != nil && !sessionLost(err) && isCKR(err, pkcs11.CKR_GENERAL_ERROR, pkcs11.CKR_FUNCTION_FAILED) {
+			// A token fault in the middle of creating objects: try once
+			// more, but only after a find by CKA_ID shows nothing left.
+			if ferr := s.ensureAbsent(ctx, sh, req.ID, true); ferr != nil {
+				return fmt.Errorf("keystore: generate %s key: %w (then: %v)", req.Algorithm, err, ferr)
+			}
+			s.keygenRetries.Add(1)
+			err = generate()
+		}
 		if err != nil {
 			return fmt.Errorf("keystore: generate %s key: %w", req.Algorithm, err)
 		}
 		pub, _, err := s.readPublic(sh, pubH)
 		if err != nil {
-			_ = s.ctx.DestroyObject(sh, privH)
-			_ = s.ctx.DestroyObject(sh, pubH)
+			_ = s.locked(ctx, lockDestroy, func() error {
+				_ = s.ctx.DestroyObject(sh, privH)
+				_ = s.ctx.DestroyObject(sh, pubH)
+				return nil
+			})
 			return fmt.Errorf("keystore: read new public key: %w", err)
 		}
 		entry = &keyEntry{id: req.ID, alg: req.Algorithm, priv: privH, pub: pubH, public: pub}
@@ -98,6 +107,18 @@ func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error)
 	return &Key{ID: req.ID, Algorithm: req.Algorithm, Public: entry.public, ProtectionLevel: ProtectionHSM}, nil
 }
 
+// generateKeyPair is C_GenerateKeyPair, through the test's fault injector
+// when one is set.
+func (s *Store) generateKeyPair(sh pkcs11.SessionHandle, mech uint, pubT, privT []*pkcs11.Attribute) (pkcs11.ObjectHandle, pkcs11.ObjectHandle, error) {
+	call := func() (pkcs11.ObjectHandle, pkcs11.ObjectHandle, error) {
+		return s.ctx.GenerateKeyPair(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, pubT, privT)
+	}
+	if s.keygenFault != nil {
+		return s.keygenFault(call)
+	}
+	return call()
+}
+
 // Destroy removes every token object of a key. A missing key is ErrNotFound.
 func (s *Store) Destroy(ctx context.Context, id string) error {
 	err := s.destroy(ctx, id)
@@ -107,19 +128,14 @@ func (s *Store) Destroy(ctx context.Context, id string) error {
 
 func (s *Store) destroy(ctx context.Context, id string) error {
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		objs, err := s.findObjects(sh, id)
+		objs, err := s.findObjects(ctx, sh, id)
 		if err != nil {
 			return err
 		}
 		if len(objs) == 0 {
 			return fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
-		for _, h := range objs {
-			if err := s.ctx.DestroyObject(sh, h); err != nil {
-				return fmt.Errorf("keystore: destroy %s: %w", id, err)
-			}
-		}
-		return nil
+		return s.destroyObjects(ctx, sh, id, objs)
 	})
 	s.mu.Lock()
 	delete(s.handles, id)
@@ -127,11 +143,47 @@ func (s *Store) destroy(ctx context.Context, id string) error {
 	return err
 }
 
+// destroyObjects destroys token objects of one key under the destroy lock.
+func (s *Store) destroyObjects(ctx context.Context, sh pkcs11.SessionHandle, id string, objs map[uint]pkcs11.ObjectHandle) error {
+	return s.locked(ctx, lockDestroy, func() error {
+		for _, h := range objs {
+			if err := s.ctx.DestroyObject(sh, h); err != nil {
+				return fmt.Errorf("keystore: destroy %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ensureAbsent checks that the token holds no object of id. With cleanup,
+// objects found are what a failed attempt of ours left behind (the ID was
+// free when we started): they are destroyed and the find repeated, which
+// must then show nothing. Without cleanup, a found object is ErrKeyExists.
+func (s *Store) ensureAbsent(ctx context.Context, sh pkcs11.SessionHandle, id string, cleanup bool) error {
+	existing, err := s.findObjects(ctx, sh, id)
+	if err != nil || len(existing) == 0 {
+		return err
+	}
+	if !cleanup {
+		return fmt.Errorf("%w: %s", ErrKeyExists, id)
+	}
+	if err := s.destroyObjects(ctx, sh, id, existing); err != nil {
+		return fmt.Errorf("keystore: remove partial key %s: %w", id, err)
+	}
+	if left, err := s.findObjects(ctx, sh, id); err != nil || len(left) > 0 {
+		if err == nil {
+			err = fmt.Errorf("keystore: %d objects of %s remain after removal", len(left), id)
+		}
+		return err
+	}
+	return nil
+}
+
 // Exists reports whether the token holds a key with this ID.
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 	var found bool
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		objs, err := s.findObjects(sh, id)
+		objs, err := s.findObjects(ctx, sh, id)
 		found = len(objs) > 0
 		return err
 	})

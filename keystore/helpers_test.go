@@ -32,8 +32,18 @@ func TestMain(m *testing.M) {
 // newStore opens a Store on a fresh token of its own.
 func newStore(t testing.TB) (*Store, *softhsm.Token) {
 	t.Helper()
+	return newStoreWith(t, nil)
+}
+
+// newStoreWith is newStore with the Config adjusted by edit.
+func newStoreWith(t testing.TB, edit func(*Config)) (*Store, *softhsm.Token) {
+	t.Helper()
 	tok := softhsmtest.Token(t, tokens)
-	s, err := Open(context.Background(), Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, AllowSoftwareSM2: true})
+	cfg := Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, AllowSoftwareSM2: true}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("open keystore: %v", err)
 	}
@@ -122,3 +132,33 @@ func runTool(t testing.TB, name string, args ...string) (string, error) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// findAll returns every object matching the template.
+func (r *rawToken) findAll(t testing.TB, template ...*pkcs11.Attribute) []pkcs11.ObjectHandle {
+	t.Helper()
+	if err := r.ctx.FindObjectsInit(r.sh, template); err != nil {
+		t.Fatal(err)
+	}
+	defer r.ctx.FindObjectsFinal(r.sh)
+	var out []pkcs11.ObjectHandle
+	for {
+		hs, _, err := r.ctx.FindObjects(r.sh, 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hs) == 0 {
+			return out
+		}
+		out = append(out, hs...)
+	}
+}
+
+// attr reads one attribute's raw value.
+func (r *rawToken) attr(t testing.TB, h pkcs11.ObjectHandle, typ uint) []byte {
+	t.Helper()
+	a, err := r.ctx.GetAttributeValue(r.sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(typ, nil)})
+	if err != nil {
+		t.Fatalf("read attribute 0x%x: %v", typ, err)
+	}
+	return a[0].Value
+}

@@ -71,7 +71,7 @@ func (s *Store) seal(ctx context.Context, aad AAD, plaintext []byte) ([]byte, er
 	}
 	var ct []byte
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		kek, err := s.secretHandle(sh, kekID(v))
+		kek, err := s.secretHandle(ctx, sh, kekID(v))
 		if err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func (s *Store) open(ctx context.Context, aad AAD, blob []byte) ([]byte, error) 
 	iv := blob[5:sealHeader]
 	var pt []byte
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		kek, err := s.secretHandle(sh, kekID(v))
+		kek, err := s.secretHandle(ctx, sh, kekID(v))
 		if err != nil {
 			if sessionLost(err) {
 				return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -31,7 +32,7 @@ func (s *Store) ensureServiceKeys(ctx context.Context) error {
 	return s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
 		var v uint32
 		for {
-			objs, err := s.findObjects(sh, kekID(v+1))
+			objs, err := s.findObjects(ctx, sh, kekID(v+1))
 			if err != nil {
 				return err
 			}
@@ -41,38 +42,44 @@ func (s *Store) ensureServiceKeys(ctx context.Context) error {
 			v++
 		}
 		if v == 0 {
-			if err := s.createSecretKey(sh, kekID(1), true, false, pkcs11.CKM_AES_GCM); err != nil {
+			if err := s.createSecretKey(ctx, sh, kekID(1), true, false, pkcs11.CKM_AES_GCM); err != nil {
 				return err
 			}
 			v = 1
 		}
 		s.service.kekVersion = v
-		objs, err := s.findObjects(sh, wrapKeyID)
+		objs, err := s.findObjects(ctx, sh, wrapKeyID)
 		if err != nil {
 			return err
 		}
 		if len(objs) == 0 {
-			if err := s.createSecretKey(sh, wrapKeyID, false, true, pkcs11.CKM_AES_KEY_WRAP_PAD); err != nil {
+			if err := s.createSecretKey(ctx, sh, wrapKeyID, false, true, pkcs11.CKM_AES_KEY_WRAP_PAD); err != nil {
 				return err
 			}
 		}
-		if objs, err = s.findObjects(sh, AuditKeyID); err != nil || len(objs) > 0 {
+		if objs, err = s.findObjects(ctx, sh, AuditKeyID); err != nil || len(objs) > 0 {
 			return err
 		}
-		pubT, privT, mech, err := keyTemplates(AuditKeyID, ECP256, PurposeSign, false)
+		pubT, privT, mech, err := keyTemplates(AuditKeyID, objectLabel(AuditKeyID, time.Now()), ECP256, PurposeSign, false)
 		if err != nil {
 			return err
 		}
-		if _, _, err := s.ctx.GenerateKeyPair(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, pubT, privT); err != nil {
+		if err := s.locked(ctx, lockCreate, func() error {
+			_, _, err := s.generateKeyPair(sh, mech, pubT, privT)
+			return err
+		}); err != nil {
 			return fmt.Errorf("keystore: create audit key: %w", err)
 		}
 		return nil
 	})
 }
 
-func (s *Store) createSecretKey(sh pkcs11.SessionHandle, id string, encrypt, wrap bool, allowed ...uint) error {
-	_, err := s.ctx.GenerateKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)},
-		secretKeyTemplate(id, encrypt, wrap, allowed...))
+func (s *Store) createSecretKey(ctx context.Context, sh pkcs11.SessionHandle, id string, encrypt, wrap bool, allowed ...uint) error {
+	err := s.locked(ctx, lockCreate, func() error {
+		_, err := s.ctx.GenerateKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)},
+			secretKeyTemplate(id, objectLabel(id, time.Now()), encrypt, wrap, allowed...))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("keystore: create service key %s: %w", id, err)
 	}
@@ -87,11 +94,11 @@ func (s *Store) RotateKEK(ctx context.Context) (uint32, error) {
 	next := s.service.kekVersion + 1
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, retry bool) error {
 		if retry {
-			if objs, err := s.findObjects(sh, kekID(next)); err != nil || len(objs) > 0 {
+			if objs, err := s.findObjects(ctx, sh, kekID(next)); err != nil || len(objs) > 0 {
 				return err
 			}
 		}
-		return s.createSecretKey(sh, kekID(next), true, false, pkcs11.CKM_AES_GCM)
+		return s.createSecretKey(ctx, sh, kekID(next), true, false, pkcs11.CKM_AES_GCM)
 	})
 	if err != nil {
 		return 0, err
@@ -101,14 +108,14 @@ func (s *Store) RotateKEK(ctx context.Context) (uint32, error) {
 }
 
 // secretHandle returns the (cached) handle of a service secret key.
-func (s *Store) secretHandle(sh pkcs11.SessionHandle, id string) (pkcs11.ObjectHandle, error) {
+func (s *Store) secretHandle(ctx context.Context, sh pkcs11.SessionHandle, id string) (pkcs11.ObjectHandle, error) {
 	s.mu.RLock()
 	e := s.handles[id]
 	s.mu.RUnlock()
 	if e != nil {
 		return e.priv, nil
 	}
-	objs, err := s.findObjects(sh, id)
+	objs, err := s.findObjects(ctx, sh, id)
 	if err != nil {
 		return 0, err
 	}

@@ -146,3 +146,29 @@ func (p *sessionPool) close() {
 	// the login when nobody else holds one.
 	_ = p.ctx.CloseSession(p.login)
 }
+
+// ping checks the persistent login session with C_GetSessionInfo and, when
+// the token lost it or its login, recovers as withSession does. It reports
+// whether it recovered.
+func (p *sessionPool) ping() (recovered bool, err error) {
+	p.mu.Lock()
+	h, gen := p.login, p.gen
+	p.mu.Unlock()
+	info, err := p.ctx.GetSessionInfo(h)
+	if err == nil && (info.State == pkcs11.CKS_RW_USER_FUNCTIONS || info.State == pkcs11.CKS_RO_USER_FUNCTIONS) {
+		return false, nil
+	}
+	if err != nil && !sessionLost(err) {
+		return false, fmt.Errorf("keystore: C_GetSessionInfo: %w", err)
+	}
+	if err := p.recover(gen); err != nil {
+		return true, fmt.Errorf("keystore: recover token session: %w", err)
+	}
+	p.mu.Lock()
+	h = p.login
+	p.mu.Unlock()
+	if !p.loggedIn(h) {
+		return true, fmt.Errorf("keystore: token session not logged in after recovery")
+	}
+	return true, nil
+}

@@ -37,7 +37,7 @@ var (
 func (s *Store) Signer(ctx context.Context, id string) (*Signer, error) {
 	var e *keyEntry
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) (err error) {
-		e, err = s.lookup(sh, id)
+		e, err = s.lookup(ctx, sh, id)
 		return err
 	})
 	if err != nil {
@@ -90,7 +90,7 @@ func (k *Signer) SignDigest(rand io.Reader, e []byte) (sig []byte, err error) {
 func (k *Signer) tokenSign(mech *pkcs11.Mechanism, input []byte) ([]byte, error) {
 	var sig []byte
 	err := k.s.withSession(k.ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		e, err := k.s.lookup(sh, k.id)
+		e, err := k.s.lookup(k.ctx, sh, k.id)
 		if err != nil {
 			return err
 		}

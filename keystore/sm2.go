@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"time"
 
 	"github.com/miekg/pkcs11"
 	"github.com/tjfoc/gmsm/sm2"
@@ -27,6 +28,10 @@ type softwareRecord struct {
 	Purpose    int
 	Exportable bool
 	Sealed     []byte // the 32-byte scalar sealed under the KEK
+	// Created is when the key was made (records from before it have none:
+	// their age is unknown). The label must stay the key ID, so the time
+	// lives here.
+	Created time.Time `asn1:"optional,generalized"`
 }
 
 func (r *softwareRecord) aad(id string) AAD {
@@ -44,13 +49,16 @@ func (s *Store) generateSM2(ctx context.Context, req GenerateRequest) (*Key, err
 	if err != nil {
 		return nil, fmt.Errorf("keystore: generate SM2 key: %w", err)
 	}
-	defer priv.D.SetInt64(0)
+	defer wipeInt(priv.D)
+	d := priv.D.FillBytes(make([]byte, 32))
+	defer clear(d)
 	rec := &softwareRecord{
 		Point:      sm2Point(&priv.PublicKey),
 		Purpose:    int(req.Purpose),
 		Exportable: req.Exportable,
+		Created:    time.Now().UTC().Truncate(time.Second),
 	}
-	if rec.Sealed, err = s.Seal(ctx, rec.aad(req.ID), priv.D.FillBytes(make([]byte, 32))); err != nil {
+	if rec.Sealed, err = s.Seal(ctx, rec.aad(req.ID), d); err != nil {
 		return nil, err
 	}
 	value, err := asn1.Marshal(*rec)
@@ -59,26 +67,20 @@ func (s *Store) generateSM2(ctx context.Context, req GenerateRequest) (*Key, err
 	}
 	var h pkcs11.ObjectHandle
 	err = s.withSession(ctx, func(sh pkcs11.SessionHandle, retry bool) error {
-		existing, err := s.findObjects(sh, req.ID)
-		if err != nil {
+		if err := s.ensureAbsent(ctx, sh, req.ID, retry); err != nil {
 			return err
 		}
-		if len(existing) > 0 {
-			if !retry {
-				return fmt.Errorf("%w: %s", ErrKeyExists, req.ID)
-			}
-			for _, o := range existing {
-				_ = s.ctx.DestroyObject(sh, o)
-			}
-		}
-		h, err = s.ctx.CreateObject(sh, []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA),
-			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-			pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
-			pkcs11.NewAttribute(pkcs11.CKA_LABEL, req.ID),
-			pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, sm2Application),
-			pkcs11.NewAttribute(pkcs11.CKA_VALUE, value),
+		err := s.locked(ctx, lockCreate, func() (err error) {
+			h, err = s.ctx.CreateObject(sh, []*pkcs11.Attribute{
+				pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA),
+				pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+				pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+				pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
+				pkcs11.NewAttribute(pkcs11.CKA_LABEL, req.ID),
+				pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, sm2Application),
+				pkcs11.NewAttribute(pkcs11.CKA_VALUE, value),
+			})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("keystore: store sealed SM2 key: %w", err)
@@ -133,12 +135,13 @@ func parseSM2Point(p []byte) (*sm2.PublicKey, error) {
 	return &sm2.PublicKey{Curve: c, X: x, Y: y}, nil
 }
 
-// unsealSM2 returns the private key of a software SM2 key. The caller must
-// clear priv.D when done.
-func (s *Store) unsealSM2(ctx context.Context, id string) (*sm2.PrivateKey, *softwareRecord, error) {
+// unsealSM2 returns the 32-byte scalar of a software SM2 key and its
+// public key; the caller must clear(d) when done. allow, when set, sees the
+// record first and may refuse before the scalar is unsealed.
+func (s *Store) unsealSM2(ctx context.Context, id string, allow func(*softwareRecord) error) (d []byte, pub *sm2.PublicKey, err error) {
 	var e *keyEntry
-	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) (err error) {
-		e, err = s.lookup(sh, id)
+	err = s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) (err error) {
+		e, err = s.lookup(ctx, sh, id)
 		return err
 	})
 	if err != nil {
@@ -147,22 +150,57 @@ func (s *Store) unsealSM2(ctx context.Context, id string) (*sm2.PrivateKey, *sof
 	if e.soft == nil {
 		return nil, nil, fmt.Errorf("%w: %s is not a software SM2 key", ErrUnsupported, id)
 	}
-	d, err := s.Open(ctx, e.soft.aad(id), e.soft.Sealed)
+	if allow != nil {
+		if err := allow(e.soft); err != nil {
+			return nil, nil, err
+		}
+	}
+	// The purpose is part of the blob's AAD: a record whose purpose was
+	// changed no longer unseals.
+	d, err = s.Open(ctx, e.soft.aad(id), e.soft.Sealed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("keystore: unseal SM2 key %s: %w", id, err)
 	}
-	pub := e.public.(*sm2.PublicKey)
-	priv := &sm2.PrivateKey{PublicKey: *pub, D: new(big.Int).SetBytes(d)}
-	clear(d)
-	return priv, e.soft, nil
+	if len(d) != 32 {
+		clear(d)
+		return nil, nil, fmt.Errorf("keystore: unseal SM2 key %s: %w", id, ErrSealedBlob)
+	}
+	return d, e.public.(*sm2.PublicKey), nil
+}
+
+// SM2 scalar hygiene. The scalar stays a byte slice, which we can zero,
+// for as long as possible. gmsm's signing and PKCS#8 encoding need it as
+// a big.Int; clearing a big.Int with SetInt64(0) only shortens it and
+// leaves the words in memory, so sm2Key builds the big.Int for the one call
+// that needs it and wipeInt zeroes its words afterwards. Temporaries that
+// big.Int arithmetic allocates inside gmsm cannot be reached, and so not
+// cleared: software custody is weaker than a token, which is why such keys
+// report ProtectionLevel SOFTWARE.
+
+// sm2Key builds a gmsm private key from a scalar; the caller must
+// wipeInt(priv.D) when done.
+func sm2Key(pub *sm2.PublicKey, d []byte) *sm2.PrivateKey {
+	return &sm2.PrivateKey{PublicKey: *pub, D: new(big.Int).SetBytes(d)}
+}
+
+// wipeInt zeroes the words of x (x.Bits aliases them), then sets x to 0.
+func wipeInt(xs ...*big.Int) {
+	for _, x := range xs {
+		if x != nil {
+			clear(x.Bits())
+			x.SetInt64(0)
+		}
+	}
 }
 
 func (s *Store) sm2Sign(ctx context.Context, id string, rnd io.Reader, msg []byte) ([]byte, error) {
-	priv, _, err := s.unsealSM2(ctx, id)
+	d, pub, err := s.unsealSM2(ctx, id, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer priv.D.SetInt64(0)
+	defer clear(d)
+	priv := sm2Key(pub, d)
+	defer wipeInt(priv.D)
 	if rnd == nil {
 		rnd = rand.Reader
 	}
@@ -173,11 +211,13 @@ func (s *Store) sm2SignDigest(ctx context.Context, id string, rnd io.Reader, e [
 	if len(e) != 32 {
 		return nil, fmt.Errorf("keystore: SM2 digest must be 32 bytes, got %d", len(e))
 	}
-	priv, _, err := s.unsealSM2(ctx, id)
+	d, pub, err := s.unsealSM2(ctx, id, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer priv.D.SetInt64(0)
+	defer clear(d)
+	priv := sm2Key(pub, d)
+	defer wipeInt(priv.D)
 	if rnd == nil {
 		rnd = rand.Reader
 	}
@@ -191,7 +231,9 @@ func sm2SignE(priv *sm2.PrivateKey, e []byte, rnd io.Reader) ([]byte, error) {
 	n := c.Params().N
 	ei := new(big.Int).SetBytes(e)
 	one := big.NewInt(1)
-	dInv := new(big.Int).ModInverse(new(big.Int).Add(priv.D, one), n)
+	d1 := new(big.Int).Add(priv.D, one)
+	dInv := new(big.Int).ModInverse(d1, n)
+	defer wipeInt(d1, dInv)
 	if dInv == nil {
 		return nil, fmt.Errorf("keystore: invalid SM2 private key")
 	}
@@ -201,6 +243,7 @@ func sm2SignE(priv *sm2.PrivateKey, e []byte, rnd io.Reader) ([]byte, error) {
 			return nil, fmt.Errorf("keystore: SM2 nonce: %w", err)
 		}
 		k := new(big.Int).SetBytes(buf)
+		clear(buf)
 		k.Mod(k, new(big.Int).Sub(n, one)).Add(k, one) // k in [1, n-1]
 		//lint:ignore SA1019 gmsm exposes the SM2 curve only as an elliptic.Curve
 		x1, _ := c.ScalarBaseMult(k.FillBytes(make([]byte, 32)))
@@ -211,6 +254,7 @@ func sm2SignE(priv *sm2.PrivateKey, e []byte, rnd io.Reader) ([]byte, error) {
 		}
 		sv := new(big.Int).Mul(r, priv.D)
 		sv.Sub(k, sv).Mul(sv, dInv).Mod(sv, n)
+		wipeInt(k) // the nonce reveals the key with the signature
 		if sv.Sign() == 0 {
 			continue
 		}

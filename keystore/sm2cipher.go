@@ -38,11 +38,16 @@ func (s *Store) sm2Decrypt(ctx context.Context, id string, msg []byte) (pt []byt
 		len(c.Hash) != 32 || len(c.C2) == 0 || len(c.C2) > maxSM2Plaintext {
 		return nil, ErrDecrypt
 	}
-	priv, _, err := s.unsealSM2(ctx, id)
+	d, _, err := s.unsealSM2(ctx, id, func(rec *softwareRecord) error {
+		if Purpose(rec.Purpose) != PurposeKMS {
+			return fmt.Errorf("%w: %s is a %s key, for signing only; it never decrypts", ErrKeyPurpose, id, Purpose(rec.Purpose))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer priv.D.SetInt64(0)
+	defer clear(d)
 	defer func() {
 		if r := recover(); r != nil {
 			pt, err = nil, fmt.Errorf("%w (internal fault)", ErrDecrypt)
@@ -50,7 +55,7 @@ func (s *Store) sm2Decrypt(ctx context.Context, id string, msg []byte) (pt []byt
 	}()
 	// The SM2 curve has cofactor 1, so an on-curve C1 is in the group.
 	//lint:ignore SA1019 gmsm exposes the SM2 curve only as an elliptic.Curve
-	x2, y2 := curve.ScalarMult(c.X, c.Y, priv.D.FillBytes(make([]byte, 32)))
+	x2, y2 := curve.ScalarMult(c.X, c.Y, d)
 	xb, yb := x2.FillBytes(make([]byte, 32)), y2.FillBytes(make([]byte, 32))
 	t := sm2KDF(len(c.C2), xb, yb)
 	if allZero(t) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"fmt"
-	"net/url"
 	"sync"
 	"sync/atomic"
 
@@ -30,6 +29,14 @@ type Store struct {
 	service    serviceKeys
 	obs        *observers
 	recoveries atomic.Uint64
+
+	// objLock keeps finds apart from creations and destructions of token
+	// objects (see objectLock); shared by the Stores on this token.
+	objLock       *objectLock
+	keygenRetries atomic.Uint64 // generations retried after a token fault
+	// keygenFault, when set by a test, wraps each C_GenerateKeyPair call of
+	// Generate to inject faults SoftHSM produces only under races.
+	keygenFault func(call func() (pub, priv pkcs11.ObjectHandle, err error)) (pub, priv pkcs11.ObjectHandle, err error)
 }
 
 // keyEntry is what the Store remembers about a key between calls.
@@ -53,7 +60,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: c, ctx: p11, handles: map[string]*keyEntry{}, obs: newObservers()}
+	s := &Store{cfg: c, ctx: p11, handles: map[string]*keyEntry{}, obs: newObservers(), objLock: tokenObjectLock(c.Module, c.TokenLabel)}
 	fail := func(err error) (*Store, error) {
 		if s.pool != nil {
 			s.pool.close()
@@ -137,12 +144,6 @@ func (s *Store) Mechanisms() []uint {
 		out = append(out, m)
 	}
 	return out
-}
-
-// URI returns the RFC 7512 PKCS#11 URI of a key: what the database keeps
-// instead of a handle.
-func (s *Store) URI(id string) string {
-	return "pkcs11:token=" + url.PathEscape(s.cfg.TokenLabel) + ";id=" + pctAll(id) + ";object=" + url.PathEscape(id)
 }
 
 func pctAll(s string) string {

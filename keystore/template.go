@@ -14,7 +14,8 @@ import (
 // too, and SoftHSM enforces it.
 
 // keyTemplates returns the public and private templates for a key pair.
-func keyTemplates(id string, alg Algorithm, purpose Purpose, exportable bool) (pub, priv []*pkcs11.Attribute, mech uint, err error) {
+// label is CKA_LABEL (objectLabel: the ID and the creation time).
+func keyTemplates(id, label string, alg Algorithm, purpose Purpose, exportable bool) (pub, priv []*pkcs11.Attribute, mech uint, err error) {
 	decrypt := purpose == PurposeKMS && alg.IsRSA()
 	extractable := exportable && purpose == PurposeKMS // CA and service keys never leave the token
 	common := func(class uint) []*pkcs11.Attribute {
@@ -22,7 +23,7 @@ func keyTemplates(id string, alg Algorithm, purpose Purpose, exportable bool) (p
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 			pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(id)),
-			pkcs11.NewAttribute(pkcs11.CKA_LABEL, id),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
 			pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
 		}
 	}
@@ -34,6 +35,9 @@ func keyTemplates(id string, alg Algorithm, purpose Purpose, exportable bool) (p
 	)
 	priv = append(common(pkcs11.CKO_PRIVATE_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		// Nothing may change a private key's attributes after creation: a
+		// custody flag that could be flipped later would prove nothing.
+		pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, extractable),
 		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
@@ -82,17 +86,18 @@ func keyTemplates(id string, alg Algorithm, purpose Purpose, exportable bool) (p
 
 // secretKeyTemplate is an AES-256 token key with exactly the given usages;
 // service keys are never extractable.
-func secretKeyTemplate(id string, encrypt, wrap bool, allowed ...uint) []*pkcs11.Attribute {
+func secretKeyTemplate(id, label string, encrypt, wrap bool, allowed ...uint) []*pkcs11.Attribute {
 	return []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
 		pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, 32),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
 		pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(id)),
-		pkcs11.NewAttribute(pkcs11.CKA_LABEL, id),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
 		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, encrypt),
 		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, encrypt),
 		pkcs11.NewAttribute(pkcs11.CKA_WRAP, wrap),

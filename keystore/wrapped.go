@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"fmt"
-	"math/big"
 
 	"github.com/miekg/pkcs11"
 	"github.com/tjfoc/gmsm/sm2"
@@ -39,7 +38,7 @@ func (s *Store) generateWrapped(ctx context.Context, alg Algorithm, owner AAD) (
 	if alg == SM2 {
 		return s.generateWrappedSM2(ctx, owner)
 	}
-	pubT, privT, mech, err := keyTemplates("wrapped", alg, PurposeKMS, true)
+	pubT, privT, mech, err := keyTemplates("wrapped", "wrapped", alg, PurposeKMS, true)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +46,8 @@ func (s *Store) generateWrapped(ctx context.Context, alg Algorithm, owner AAD) (
 	privT = sessionTemplate(privT)
 	var out *WrappedKey
 	err = s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
+		// Session objects live in SoftHSM's memory, not in object files, so
+		// they need no objectLock.
 		pubH, privH, err := s.ctx.GenerateKeyPair(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, pubT, privT)
 		if err != nil {
 			return fmt.Errorf("keystore: generate %s session key: %w", alg, err)
@@ -59,7 +60,7 @@ func (s *Store) generateWrapped(ctx context.Context, alg Algorithm, owner AAD) (
 		if err != nil {
 			return err
 		}
-		wk, err := s.secretHandle(sh, wrapKeyID)
+		wk, err := s.secretHandle(ctx, sh, wrapKeyID)
 		if err != nil {
 			return err
 		}
@@ -109,9 +110,8 @@ func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]
 		if !ok {
 			return nil, fmt.Errorf("keystore: SM2 wrapped key without an SM2 public key")
 		}
-		priv := &sm2.PrivateKey{PublicKey: *pub}
-		priv.D = new(big.Int).SetBytes(d)
-		defer priv.D.SetInt64(0)
+		priv := sm2Key(pub, d)
+		defer wipeInt(priv.D)
 		return gmx509.MarshalSm2UnecryptedPrivateKey(priv)
 	}
 	keyType := uint(pkcs11.CKK_EC)
@@ -120,7 +120,7 @@ func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]
 	}
 	var wrapped, kek []byte
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		wk, err := s.secretHandle(sh, wrapKeyID)
+		wk, err := s.secretHandle(ctx, sh, wrapKeyID)
 		if err != nil {
 			return err
 		}
@@ -128,6 +128,9 @@ func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, keyType),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
+			// No CKA_MODIFIABLE: SoftHSM 2.6.1 refuses it in an unwrap
+			// template (CKR_ATTRIBUTE_READ_ONLY). This transient copy is
+			// used by nothing but the wrap below and destroyed with it.
 			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
 			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 			pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true),
@@ -158,8 +161,10 @@ func (s *Store) generateWrappedSM2(ctx context.Context, owner AAD) (*WrappedKey,
 	if err != nil {
 		return nil, fmt.Errorf("keystore: generate SM2 key: %w", err)
 	}
-	defer priv.D.SetInt64(0)
-	blob, err := s.Seal(ctx, wrappedSM2AAD(owner), priv.D.FillBytes(make([]byte, 32)))
+	defer wipeInt(priv.D)
+	d := priv.D.FillBytes(make([]byte, 32))
+	defer clear(d)
+	blob, err := s.Seal(ctx, wrappedSM2AAD(owner), d)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,11 @@ func newMetrics(tokenStats func() keystore.Stats, auditor Auditor) *metrics {
 		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "certcustody_audit_unrecorded_key_uses_total", Help: "Token-key uses made outside any audited operation; should stay 0.",
 		}, func() float64 { return float64(auditor.UnauditedKeyUses()) }))
+		if sw, ok := auditor.(interface{ SweptOrphanKeys() uint64 }); ok {
+			m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "certcustody_orphan_keys_swept_total", Help: "Token keys no row referenced, destroyed by the orphan sweep.",
+			}, func() float64 { return float64(sw.SweptOrphanKeys()) }))
+		}
 	}
 	return m
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certcustody/certcustody/certmgr"
 	"github.com/certcustody/certcustody/server"
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
@@ -59,6 +60,7 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	if err := a.pinAuditKey(ctx); err != nil {
 		return err
 	}
+	sweepOrphans(ctx, a, log) // keys left by a kill before their row committed
 	allowV1 := a.cfg.Auth.AllowV1 == nil || *a.cfg.Auth.AllowV1
 	srv := server.New(server.Config{
 		KMS: a.mgr, PrivateCA: a.mgr, Principals: a.mgr, Nonces: a.mgr, Custody: string(a.mode),
@@ -71,8 +73,9 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 			if err := a.db.Ping(ctx); err != nil {
 				return err
 			}
-			_, err := a.keys.Info(ctx)
-			return err
+			// O(1) on the persistent session: a probe never walks the
+			// token's objects or takes a session from signing.
+			return a.keys.Ping(ctx)
 		},
 	})
 	ln, err := net.Listen("tcp", a.cfg.Listen)
@@ -90,12 +93,16 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	go func() { errc <- hs.Serve(ln) }()
 	tick := time.NewTicker(auditSignEvery)
 	defer tick.Stop()
+	sweepTick := time.NewTicker(certmgr.SweepEvery)
+	defer sweepTick.Stop()
 	for running := true; running; {
 		select {
 		case err := <-errc:
 			return err
 		case <-tick.C:
 			signAuditHead(ctx, a, log)
+		case <-sweepTick.C:
+			sweepOrphans(ctx, a, log)
 		case <-ctx.Done():
 			running = false
 		}
@@ -123,5 +130,17 @@ func signAuditHead(ctx context.Context, a *app, log *slog.Logger) {
 		log.Error("audit: cannot sign the log's head", "err", err)
 	case cp != nil:
 		log.Info("audit checkpoint", "seq", cp.Seq, "head_hash", cp.HeadHash)
+	}
+}
+
+// sweepOrphans destroys token keys no row references (see
+// certmgr.SweepOrphanKeys); a failure is logged and retried next hour.
+func sweepOrphans(ctx context.Context, a *app, log *slog.Logger) {
+	n, err := a.mgr.SweepOrphanKeys(ctx)
+	switch {
+	case err != nil:
+		log.Error("orphan token-key sweep failed", "err", err, "destroyed", n)
+	case n > 0:
+		log.Info("orphan token keys destroyed", "count", n)
 	}
 }
