@@ -109,6 +109,8 @@ func keyUseCode(err error) string {
 		return "Failed.Decrypt"
 	case errors.Is(err, keystore.ErrUnsupported):
 		return "Failed.Unsupported"
+	case errors.Is(err, keystore.ErrKeyPurpose):
+		return "Failed.KeyPurpose"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "Failed.Canceled"
 	}

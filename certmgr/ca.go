@@ -320,6 +320,9 @@ type CADescription struct {
 	// CertMaxTime is the longest validity, in whole days from now, that a
 	// certificate issued by this CA can have: none outlives its issuer.
 	CertMaxTime int `json:"CertMaxTime"`
+	// KeyCustody is ours: the CA key's custody attributes, read live from
+	// the token; nil for an external CA, whose key is not ours.
+	KeyCustody *keystore.KeyCustody `json:"KeyCustody,omitempty"`
 }
 
 // UnlimitedRemaining is CertRemainingCount for a CA: certcustody caps no
@@ -358,7 +361,7 @@ func (m *Manager) DescribeCACertificate(ctx context.Context, c Caller, id string
 		maxDays = 0
 	}
 	name := subjectFields(parsed)
-	return &CADescription{
+	d := &CADescription{
 		Identifier: ca.Identifier, ParentIdentifier: ca.ParentIdentifier, CertificateType: ca.CertificateType, Status: ca.Status,
 		Algorithm: ca.Algorithm, KeySize: ca.KeySize, FullAlgorithm: fmt.Sprintf("%s_%d", ca.Algorithm, ca.KeySize),
 		SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
@@ -366,7 +369,13 @@ func (m *Manager) DescribeCACertificate(ctx context.Context, c Caller, id string
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), CaCertChain: chain,
 		CrlDay: ca.CRLDay, CrlStatus: crl, CrlURL: crlURL, IssuerType: issuerTypeOf(ca), Tags: decodeTags(ca.Tags), ResourceGroupID: ca.ResourceGroupID,
 		CertIssuedCount: issued, CertRemainingCount: UnlimitedRemaining, CertTotalCount: issued + UnlimitedRemaining, CertMaxTime: maxDays,
-	}, nil
+	}
+	if ca.IssuerType != store.IssuerExternal {
+		if d.KeyCustody, err = m.keys.Custody(ctx, ca.KeyID); err != nil {
+			return nil, Internal(err)
+		}
+	}
+	return d, nil
 }
 
 // SubjectNames are the subject attributes the Private CA API returns as

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/certcustody/certcustody/keystore"
 	"strings"
 
 	"github.com/certcustody/certcustody/certmgr/store"
@@ -134,6 +135,10 @@ type CertificateDescription struct {
 	CreatedAt               string            `json:"CreatedAt"`
 	UpdatedAt               string            `json:"UpdatedAt"`
 	Tags                    map[string]string `json:"Tags"`
+	// KeyCustody is ours: the key's custody attributes, read live from
+	// the token for this answer (the proof that a non-exportable key was
+	// never extractable).
+	KeyCustody *keystore.KeyCustody `json:"KeyCustody,omitempty"`
 }
 
 // DescribeCertificate describes a certificate and its key.
@@ -159,6 +164,9 @@ func (m *Manager) DescribeCertificate(ctx context.Context, c Caller, id string) 
 	}
 	if d.Tags, err = m.KMSTagMap(ctx, c, row.ID); err != nil {
 		return nil, err
+	}
+	if d.KeyCustody, err = m.keys.Custody(ctx, row.KeyID); err != nil {
+		return nil, Internal(err)
 	}
 	if row.NotBefore != nil {
 		d.NotBefore, d.NotAfter = isoTime(*row.NotBefore), isoTime(*row.NotAfter)

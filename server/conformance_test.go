@@ -230,7 +230,7 @@ func conformanceRows() []conformanceRow {
 			return map[string]string{"CertificateId": str(c["CertificateId"]), "Certificate": ca.sign(t, str(c["Csr"])), "CertificateChain": ca.pem}
 		}},
 		{version: kmsVersion, action: "GetCertificate", params: kmsID},
-		{version: kmsVersion, action: "DescribeCertificate", params: kmsID, ext: []string{"ProtectionLevel"}},
+		{version: kmsVersion, action: "DescribeCertificate", params: kmsID, ext: []string{"ProtectionLevel", "KeyCustody"}},
 		{version: kmsVersion, action: "UpdateCertificateStatus", params: func(t *testing.T, f *fixtures) map[string]string {
 			return map[string]string{"CertificateId": f.newKMS(t, true), "Status": "INACTIVE"}
 		}},
@@ -310,7 +310,8 @@ func conformanceRows() []conformanceRow {
 		{version: caVersion, action: "DescribeCertificatePrivateKey", params: func(_ *testing.T, f *fixtures) map[string]string {
 			return map[string]string{"Identifier": f.generated, "EncryptedCode": "conformance-pass"}
 		}},
-		{version: caVersion, action: "DescribeCACertificate", params: id("Identifier", func(f *fixtures) string { return f.sub }), absent: caAbsent},
+		{version: caVersion, action: "DescribeCACertificate", params: id("Identifier", func(f *fixtures) string { return f.sub }), absent: caAbsent,
+			ext: []string{"Certificate.KeyCustody"}},
 		{version: caVersion, action: "CreateRevokeClientCertificate", params: func(t *testing.T, f *fixtures) map[string]string {
 			return map[string]string{"Identifier": f.newLeaf(t, false)}
 		}},
