@@ -217,7 +217,7 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 			tmpl.CRLDistributionPoints = []string{m.crlURL(parent.Identifier)}
 		}
 	}
-	signer, err := m.keys.Signer(ctx, signerID)
+	signer, err := m.signer(ctx, signerID)
 	if err != nil {
 		return nil, Internal(err)
 	}

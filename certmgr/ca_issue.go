@@ -195,7 +195,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	if fam == "SM2" && len(tmpl.URIs) > 0 {
 		return nil, RuleViolation("SanType", "URI names are not supported in SM2 certificates.")
 	}
-	signer, err := m.keys.Signer(ctx, parent.KeyID)
+	signer, err := m.signer(ctx, parent.KeyID)
 	if err != nil {
 		return nil, Internal(err)
 	}

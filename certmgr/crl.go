@@ -83,7 +83,7 @@ func (m *Manager) signCRL(ctx context.Context, ca *store.CACertificate, entries 
 	if err != nil {
 		return nil, err
 	}
-	signer, err := m.keys.Signer(ctx, ca.KeyID)
+	signer, err := m.signer(ctx, ca.KeyID)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package certmgr
 
 import (
 	"context"
+	"crypto"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -47,6 +48,24 @@ type Manager struct {
 	log     *slog.Logger
 
 	unaudited atomic.Uint64 // token-key uses no journal carried
+
+	// signerHook, when set, wraps the token signer of every certificate
+	// and CRL certmgr signs. Only tests set it: it injects the failures a
+	// real token rarely produces (a device error at signing, a client
+	// hanging up mid-build) around the real SoftHSM signer.
+	signerHook atomic.Pointer[func(keyID string, s crypto.Signer) crypto.Signer]
+}
+
+// signer returns the token signer of a key, through signerHook if set.
+func (m *Manager) signer(ctx context.Context, keyID string) (crypto.Signer, error) {
+	s, err := m.keys.Signer(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if h := m.signerHook.Load(); h != nil {
+		return (*h)(keyID, s), nil
+	}
+	return s, nil
 }
 
 // New returns a Manager over a keystore and a database.
