@@ -63,6 +63,14 @@ func (m *Manager) internalAudit(ctx context.Context, accountID, action, resource
 	if store.JournalFrom(ctx) != nil {
 		return ctx, func(error) {}
 	}
+	return m.detachedAudit(ctx, accountID, action, resource)
+}
+
+// detachedAudit starts a journal of its own for internal work, even when
+// ctx carries a caller's: work shared by several callers (a CRL build)
+// or outliving its caller must not write into a journal that may already
+// be closed.
+func (m *Manager) detachedAudit(ctx context.Context, accountID, action, resource string) (context.Context, func(error)) {
 	ctx, j := m.StartAudit(ctx, "internal-"+uuid.NewString(), "")
 	j.j.SetCall(accountID, "", action, resource)
 	return ctx, func(err error) {

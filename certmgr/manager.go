@@ -43,7 +43,7 @@ type Manager struct {
 	region  string
 	now     func() time.Time
 	secrets *secretCache
-	crls    crlLocks
+	crls    crlBuilders
 	public  string
 	log     *slog.Logger
 

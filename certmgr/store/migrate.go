@@ -136,6 +136,11 @@ var migrations = []string{
 		signature BLOB NOT NULL,
 		at        INTEGER NOT NULL
 	);`,
+	// 8: a CRL's change counter. Each revocation bumps it; a build
+	// remembers the value it read its entries at, and the dirty mark
+	// clears only if the counter still has that value when the built CRL
+	// is saved.
+	`ALTER TABLE crls ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {
