@@ -103,8 +103,8 @@ func (m *Manager) CreateSubCACertificate(ctx context.Context, c Caller, r Create
 	if parent.CertificateType != caTypeRoot {
 		return nil, RuleViolation("ParentIdentifier", "A subordinate CA must be issued by a root CA.")
 	}
-	if parent.Status != caStatusIssue {
-		return nil, RuleViolation("ParentStatus", "The parent CA is revoked.")
+	if err := checkChainLive(ctx, m.db, parent); err != nil {
+		return nil, err
 	}
 	return m.createCA(ctx, c, r, parent)
 }
@@ -248,8 +248,18 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 		return nil, false, err
 	}
 	auditResource(ctx, m.caArn(c, id))
-	if err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.InsertCACertificate(ctx, row) }); err != nil {
-		return nil, false, Internal(err)
+	err = m.db.Tx(ctx, func(tx *store.Tx) error {
+		if parent != nil {
+			// In the row's transaction, so a revocation of the parent (or
+			// above) committed since the first check is seen.
+			if err := checkChainLive(ctx, tx, parent); err != nil {
+				return err
+			}
+		}
+		return tx.InsertCACertificate(ctx, row)
+	})
+	if err != nil {
+		return nil, false, AsError(err)
 	}
 	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain}, true, nil
 }

@@ -158,8 +158,8 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	if parent.CertificateType != caTypeSub {
 		return nil, RuleViolation("ParentIdentifier", "Only a subordinate CA issues server and client certificates; %s is a root CA.", parent.Identifier)
 	}
-	if parent.Status != caStatusIssue {
-		return nil, RuleViolation("ParentStatus", "The issuing CA %s is revoked.", parent.Identifier)
+	if err := checkChainLive(ctx, m.db, parent); err != nil {
+		return nil, err
 	}
 	fam, size := keyFamily(pub)
 	if fam != parent.Algorithm {
@@ -214,10 +214,21 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	}
 	auditResource(ctx, m.caArn(c, id))
 	// Group commit: concurrent issuances share one fsync'd commit.
-	if err := m.db.Group(ctx, func(tx *store.Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, RuleViolation("SerialNumber", "The serial number is already used by this CA.")
+	err = m.db.Group(ctx, func(tx *store.Tx) error {
+		// Again in the row's transaction: a revocation that committed
+		// after the check above must stop this issuance too.
+		if err := checkChainLive(ctx, tx, parent); err != nil {
+			return err
 		}
+		return tx.InsertIssuedCertificate(ctx, row)
+	})
+	var refused *Error
+	switch {
+	case errors.As(err, &refused):
+		return nil, refused
+	case errors.Is(err, store.ErrConflict):
+		return nil, RuleViolation("SerialNumber", "The serial number is already used by this CA.")
+	case err != nil:
 		return nil, Internal(err)
 	}
 	var chain strings.Builder
@@ -228,6 +239,29 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	}
 	chain.WriteString(rest)
 	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain.String()}, nil
+}
+
+// chainReader reads a CA chain's status, from the database or inside a
+// transaction.
+type chainReader interface {
+	RevokedInChain(ctx context.Context, ca string) (string, int, error)
+}
+
+// checkChainLive refuses issuance from a CA that is revoked or has a
+// revoked CA anywhere above it. Every issuance path (end-entity
+// certificates through issueWith, subordinate CAs through createCA) calls
+// it, so revoking a CA stops issuance from every CA under it.
+func checkChainLive(ctx context.Context, q chainReader, issuer *store.CACertificate) error {
+	revoked, depth, err := q.RevokedInChain(ctx, issuer.Identifier)
+	switch {
+	case err != nil:
+		return Internal(err)
+	case revoked == "":
+		return nil
+	case depth == 0:
+		return RuleViolation("ParentStatus", "The issuing CA %s is revoked.", issuer.Identifier)
+	}
+	return RuleViolation("ParentStatus", "The issuing CA %s is under the revoked CA %s.", issuer.Identifier, revoked)
 }
 
 // requestCSR checks the parent and CSR parameters every CSR action takes and
