@@ -168,6 +168,9 @@ func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, par
 			return nil, RuleViolation("AlgorithmFamily", "A %s parent cannot issue a %s CA.", fam, familyOf(alg))
 		}
 	}
+	if err := m.checkKeyQuota(ctx, m.db, c.AccountID); err != nil {
+		return nil, err
+	}
 	id := uuid.NewString()
 	keyID := "ca-" + id
 	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeCA})
@@ -249,6 +252,9 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 	}
 	auditResource(ctx, m.caArn(c, id))
 	err = m.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := m.checkKeyQuota(ctx, tx, c.AccountID); err != nil {
+			return err
+		}
 		if parent != nil {
 			// In the row's transaction, so a revocation of the parent (or
 			// above) committed since the first check is seen.

@@ -34,7 +34,18 @@ type Config struct {
 	PublicURL string           // base URL written into CRL distribution points
 	Now       func() time.Time // clock; time.Now when nil
 	Logger    *slog.Logger     // slog.Default() when nil
+
+	// MaxTokenKeysPerAccount caps the token-resident keys (KMS keys and CA
+	// keys) one account may hold, since each is a token object (a file in
+	// SoftHSM, a slot in an HSM) and costs key generation. nil means
+	// DefaultMaxTokenKeysPerAccount; 0 means no limit. A create beyond it
+	// fails with QuotaExceeded before any key is generated.
+	MaxTokenKeysPerAccount *int
 }
+
+// DefaultMaxTokenKeysPerAccount is the quota of token-resident keys per
+// account when Config leaves it unset.
+const DefaultMaxTokenKeysPerAccount = 1000
 
 // Manager implements the API's operations. It is safe for concurrent use.
 type Manager struct {
@@ -46,6 +57,8 @@ type Manager struct {
 	crls    crlBuilders
 	public  string
 	log     *slog.Logger
+	// keyQuota is MaxTokenKeysPerAccount resolved; 0: no limit.
+	keyQuota int
 
 	unaudited atomic.Uint64 // token-key uses no journal carried
 
@@ -82,8 +95,12 @@ func New(keys Keys, db *store.DB, cfg Config) *Manager {
 	if log == nil {
 		log = slog.Default()
 	}
+	quota := DefaultMaxTokenKeysPerAccount
+	if cfg.MaxTokenKeysPerAccount != nil {
+		quota = max(*cfg.MaxTokenKeysPerAccount, 0)
+	}
 	m := &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(),
-		public: strings.TrimRight(cfg.PublicURL, "/"), log: log}
+		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, keyQuota: quota}
 	keys.Observe(m.observeKeyUse)
 	return m
 }
@@ -111,4 +128,29 @@ func (m *Manager) kmsArn(c Caller, id string) string {
 // caArn is the RAM resource name of a Private CA or issued certificate.
 func (m *Manager) caArn(c Caller, id string) string {
 	return "acs:yundun-cert:" + m.regionOf(c) + ":" + c.AccountID + ":certificate/" + id
+}
+
+// keyCounter counts an account's token-resident keys, from the database or
+// inside a transaction.
+type keyCounter interface {
+	CountTokenKeys(ctx context.Context, accountID string) (int, error)
+}
+
+// checkKeyQuota refuses a new token-resident key for an account that
+// holds its quota. Creating calls run it before generating the key (so a
+// refused call costs no key generation and leaves no token object) and
+// again in the transaction that writes the row, so concurrent creates
+// cannot overshoot it.
+func (m *Manager) checkKeyQuota(ctx context.Context, q keyCounter, accountID string) error {
+	if m.keyQuota == 0 {
+		return nil
+	}
+	n, err := q.CountTokenKeys(ctx, accountID)
+	if err != nil {
+		return Internal(err)
+	}
+	if n >= m.keyQuota {
+		return QuotaExceeded(m.keyQuota)
+	}
+	return nil
 }
