@@ -40,16 +40,15 @@ func (a *Journal) SetCaller(c Caller, action, resource string) {
 // Finish writes what is still pending when the operation ends with code:
 // the call record if no change carried it (or a second record when the
 // call failed after its change committed), and key uses that no
-// transaction carried. It returns the checkpoints it signed, for the log.
+// transaction carried. It returns the checkpoints that the operation's
+// transactions signed (the writer signs as it appends), for the log.
 func (a *Journal) Finish(ctx context.Context, code string) ([]Checkpoint, error) {
 	if a == nil {
 		return nil, nil
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := a.m.db.Flush(ctx, a.j, code); err != nil {
-		return nil, err
-	}
-	return a.m.signCheckpoints(ctx, a.j.Written())
+	err := a.m.db.Flush(ctx, a.j, code)
+	return checkpointsOf(a.j), err
 }
 
 // auditResource names the resource a creating call is making, so that its
@@ -78,8 +77,12 @@ func (m *Manager) detachedAudit(ctx context.Context, accountID, action, resource
 		if err != nil {
 			code = AsError(err).Code
 		}
-		if _, ferr := j.Finish(ctx, code); ferr != nil {
+		cps, ferr := j.Finish(ctx, code)
+		if ferr != nil {
 			m.log.Error("audit: cannot record internal operation", "action", action, "err", ferr)
+		}
+		for _, cp := range cps {
+			m.log.Info("audit checkpoint", "seq", cp.Seq, "head_hash", cp.HeadHash)
 		}
 	}
 }

@@ -102,6 +102,7 @@ func New(keys Keys, db *store.DB, cfg Config) *Manager {
 	m := &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(),
 		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, keyQuota: quota}
 	keys.Observe(m.observeKeyUse)
+	db.SignAuditEvery(checkpointEvery, m.now, m.signCheckpoint)
 	return m
 }
 

@@ -23,7 +23,8 @@ type Journal struct {
 	base     AuditRecord   // RequestID and SourceIP, known from the start
 	uses     []AuditRecord // key uses not yet committed
 	written  []*AuditRecord
-	closed   bool // Flush has run: the operation is over
+	signed   []*AuditCheckpoint // checkpoints its transactions signed and committed
+	closed   bool               // Flush has run: the operation is over
 }
 
 // NewJournal starts a journal for one request.
@@ -101,6 +102,15 @@ func (j *Journal) Written() []*AuditRecord {
 	return append([]*AuditRecord(nil), j.written...)
 }
 
+// Checkpoints returns the checkpoints that transactions carrying this
+// journal's records signed and committed (see DB.SignAuditEvery), for the
+// log.
+func (j *Journal) Checkpoints() []*AuditCheckpoint {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]*AuditCheckpoint(nil), j.signed...)
+}
+
 // CallRecorded reports whether the call record has committed.
 func (j *Journal) CallRecorded() bool {
 	j.mu.Lock()
@@ -112,6 +122,7 @@ func (j *Journal) CallRecorded() bool {
 type batch struct {
 	call *AuditRecord // nil when the call record is not part of it
 	uses []*AuditRecord
+	cps  []*AuditCheckpoint // signed while appending it
 }
 
 func (b batch) records() []*AuditRecord {
@@ -189,6 +200,7 @@ func (j *Journal) settle(b batch, committed bool) {
 	defer j.mu.Unlock()
 	if committed {
 		j.written = append(j.written, b.records()...)
+		j.signed = append(j.signed, b.cps...)
 		return
 	}
 	// Rolled back: the records are pending again, in their order.
@@ -202,11 +214,17 @@ func (j *Journal) settle(b batch, committed bool) {
 	j.uses = append(uses, j.uses...)
 }
 
-// appendBatch appends a journal's records inside tx.
-func appendBatch(ctx context.Context, tx *Tx, b batch) error {
+// appendBatch appends a journal's records inside tx, noting in b the
+// checkpoints the appends signed.
+func appendBatch(ctx context.Context, tx *Tx, b *batch) error {
+	b.cps = nil
 	for _, r := range b.records() {
-		if err := tx.appendAudit(ctx, r); err != nil {
+		cp, err := tx.appendAudit(ctx, r)
+		if err != nil {
 			return err
+		}
+		if cp != nil {
+			b.cps = append(b.cps, cp)
 		}
 	}
 	return nil
@@ -222,7 +240,7 @@ func (s *DB) Flush(ctx context.Context, j *Journal, code string) error {
 	// The journal is already being flushed: the transaction must not take
 	// from it again.
 	ctx = context.WithValue(ctx, journalKey{}, (*Journal)(nil))
-	err := s.Group(ctx, func(tx *Tx) error { return appendBatch(ctx, tx, b) })
+	err := s.Group(ctx, func(tx *Tx) error { return appendBatch(ctx, tx, &b) })
 	j.settle(b, err == nil)
 	return err
 }
