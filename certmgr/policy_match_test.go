@@ -143,7 +143,10 @@ func FuzzWildcard(f *testing.F) {
 	f.Add("*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaa")
 	f.Add("a?\xff*", "a\xfe\xff\x00")
 	f.Fuzz(func(t *testing.T, p, s string) {
-		if len(p) > 4096 || len(s) > 1<<16 {
+		// The matcher is linear; the regexp oracle is O(len(p)·len(s)),
+		// so inputs stay small enough to keep the fuzzer fast. Segments
+		// longer than one 64-bit word still fit.
+		if len(p) > 512 || len(s) > 4096 {
 			return
 		}
 		if got, want := wildcard(p, s), regexpWildcard(t, p, s); got != want {
