@@ -6,6 +6,7 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -109,7 +110,9 @@ func (m *Manager) CRL(ctx context.Context, identifier string) (*CRLDocument, err
 		return nil, Internal(err)
 	}
 	builder := m.crls.of(identifier)
-	for {
+	// Two rounds settle it (the build in flight, then one that starts
+	// after this fetch looked); the bound only guards against a spin.
+	for range crlFetchRounds {
 		state, err := m.db.GetCRL(ctx, identifier)
 		if err != nil {
 			return nil, Internal(err)
@@ -143,7 +146,11 @@ func (m *Manager) CRL(ctx context.Context, identifier string) (*CRLDocument, err
 		// That build read its entries before the revocation this fetch
 		// saw; the next one reads after it.
 	}
+	return nil, Internal(fmt.Errorf("CRL of %s: no build caught up with its revocations in %d rounds", identifier, crlFetchRounds))
 }
+
+// crlFetchRounds bounds the builds one fetch waits for.
+const crlFetchRounds = 4
 
 // buildCRL builds, signs and saves the next CRL of a CA. It is an audited
 // operation of its own (the token signs with the CA's key), whichever
