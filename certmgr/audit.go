@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/keystore"
@@ -17,13 +18,23 @@ import (
 
 // The audit log: every authenticated call and every use of a token key is a
 // record, hash-chained to the one before and committed in the transaction
-// of the change it records (see journal.go); every checkpointEvery records
-// the (sequence, head hash) pair is signed by the audit key in the token.
-// `certcustody audit verify` recomputes the chain and checks the signatures
-// with the audit public key (pinned outside the database as
+// of the change it records (see journal.go). The writer signs: the
+// transaction whose record brings the records after the last checkpoint
+// to checkpointEvery signs a checkpoint (sequence, head hash) with the
+// audit key in the token, inside that transaction (store.SignAuditEvery),
+// so the unsigned tail never exceeds checkpointEvery records however many
+// calls are in flight. serve also signs the head every minute and at
+// shutdown, so that a quiet log's tail is short in time too.
+// `certcustody audit verify` recomputes the chain and checks the
+// signatures with the audit public key (pinned outside the database as
 // audit-public-key.pem).
 
+// checkpointEvery bounds the unsigned tail of the audit log, in records.
 const checkpointEvery = 100
+
+// checkpointSignTimeout bounds one checkpoint signature made inside a
+// commit: it holds the database's write lock meanwhile.
+const checkpointSignTimeout = 10 * time.Second
 
 // Checkpoint is a signed (sequence, head hash) pair, for the log.
 type Checkpoint struct {
@@ -31,20 +42,28 @@ type Checkpoint struct {
 	HeadHash string // hex
 }
 
-// signCheckpoints signs a checkpoint for every record among recs that
-// completes one (its sequence is a multiple of checkpointEvery).
-func (m *Manager) signCheckpoints(ctx context.Context, recs []*store.AuditRecord) ([]Checkpoint, error) {
+// checkpointsOf turns the checkpoints a journal's transactions signed into
+// what the log prints.
+func checkpointsOf(j *store.Journal) []Checkpoint {
 	var out []Checkpoint
-	for _, r := range recs {
-		if r.Seq%checkpointEvery != 0 {
-			continue
-		}
-		if err := m.checkpoint(ctx, r.Seq, r.Hash); err != nil {
-			return out, err
-		}
-		out = append(out, Checkpoint{Seq: r.Seq, HeadHash: hex.EncodeToString(r.Hash)})
+	for _, cp := range j.Checkpoints() {
+		out = append(out, Checkpoint{Seq: cp.Seq, HeadHash: hex.EncodeToString(cp.HeadHash)})
 	}
-	return out, nil
+	return out
+}
+
+// signCheckpoint is the writer's CheckpointSigner: the audit key signs in
+// the token. It runs inside a commit, with that request's context but
+// detached from its cancellation, so that one client hanging up does not
+// fail the checkpoint every request of a group commit waits on.
+func (m *Manager) signCheckpoint(ctx context.Context, seq int64, head []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointSignTimeout)
+	defer cancel()
+	signer, err := m.keys.Signer(ctx, keystore.AuditKeyID)
+	if err != nil {
+		return nil, err
+	}
+	return signer.Sign(rand.Reader, checkpointDigest(seq, head), crypto.SHA256)
 }
 
 func checkpointDigest(seq int64, head []byte) []byte {
@@ -58,11 +77,7 @@ func checkpointDigest(seq int64, head []byte) []byte {
 }
 
 func (m *Manager) checkpoint(ctx context.Context, seq int64, head []byte) error {
-	signer, err := m.keys.Signer(ctx, keystore.AuditKeyID)
-	if err != nil {
-		return err
-	}
-	sig, err := signer.Sign(rand.Reader, checkpointDigest(seq, head), crypto.SHA256)
+	sig, err := m.signCheckpoint(ctx, seq, head)
 	if err != nil {
 		return err
 	}

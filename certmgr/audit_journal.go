@@ -40,16 +40,15 @@ func (a *Journal) SetCaller(c Caller, action, resource string) {
 // Finish writes what is still pending when the operation ends with code:
 // the call record if no change carried it (or a second record when the
 // call failed after its change committed), and key uses that no
-// transaction carried. It returns the checkpoints it signed, for the log.
+// transaction carried. It returns the checkpoints that the operation's
+// transactions signed (the writer signs as it appends), for the log.
 func (a *Journal) Finish(ctx context.Context, code string) ([]Checkpoint, error) {
 	if a == nil {
 		return nil, nil
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := a.m.db.Flush(ctx, a.j, code); err != nil {
-		return nil, err
-	}
-	return a.m.signCheckpoints(ctx, a.j.Written())
+	err := a.m.db.Flush(ctx, a.j, code)
+	return checkpointsOf(a.j), err
 }
 
 // auditResource names the resource a creating call is making, so that its
@@ -63,6 +62,14 @@ func (m *Manager) internalAudit(ctx context.Context, accountID, action, resource
 	if store.JournalFrom(ctx) != nil {
 		return ctx, func(error) {}
 	}
+	return m.detachedAudit(ctx, accountID, action, resource)
+}
+
+// detachedAudit starts a journal of its own for internal work, even when
+// ctx carries a caller's: work shared by several callers (a CRL build)
+// or outliving its caller must not write into a journal that may already
+// be closed.
+func (m *Manager) detachedAudit(ctx context.Context, accountID, action, resource string) (context.Context, func(error)) {
 	ctx, j := m.StartAudit(ctx, "internal-"+uuid.NewString(), "")
 	j.j.SetCall(accountID, "", action, resource)
 	return ctx, func(err error) {
@@ -70,8 +77,12 @@ func (m *Manager) internalAudit(ctx context.Context, accountID, action, resource
 		if err != nil {
 			code = AsError(err).Code
 		}
-		if _, ferr := j.Finish(ctx, code); ferr != nil {
+		cps, ferr := j.Finish(ctx, code)
+		if ferr != nil {
 			m.log.Error("audit: cannot record internal operation", "action", action, "err", ferr)
+		}
+		for _, cp := range cps {
+			m.log.Info("audit checkpoint", "seq", cp.Seq, "head_hash", cp.HeadHash)
 		}
 	}
 }

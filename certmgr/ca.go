@@ -106,8 +106,8 @@ func (m *Manager) CreateSubCACertificate(ctx context.Context, c Caller, r Create
 	if parent.CertificateType != caTypeRoot {
 		return nil, RuleViolation("ParentIdentifier", "A subordinate CA must be issued by a root CA.")
 	}
-	if parent.Status != caStatusIssue {
-		return nil, RuleViolation("ParentStatus", "The parent CA is revoked.")
+	if err := checkChainLive(ctx, m.db, parent); err != nil {
+		return nil, err
 	}
 	return m.createCA(ctx, c, r, parent)
 }
@@ -171,17 +171,24 @@ func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, par
 			return nil, RuleViolation("AlgorithmFamily", "A %s parent cannot issue a %s CA.", fam, familyOf(alg))
 		}
 	}
+	if err := m.checkKeyQuota(ctx, m.db, c.AccountID); err != nil {
+		return nil, err
+	}
 	id := uuid.NewString()
 	keyID := "ca-" + id
 	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeCA})
 	if err != nil {
 		return nil, Internal(err)
 	}
-	res, err := m.finishCA(ctx, c, id, keyID, r, name, key, parent, parentCert, pathLen, ekus, notBefore, notAfter)
-	if err != nil {
-		if derr := m.keys.Destroy(context.WithoutCancel(ctx), keyID); derr != nil {
+	res, committed, err := m.finishCA(ctx, c, id, keyID, r, name, key, parent, parentCert, pathLen, ekus, notBefore, notAfter)
+	if err != nil && !committed {
+		// Nothing names the key: undo it. A key behind a committed row is
+		// never destroyed here, whatever failed after the commit.
+		if derr := m.keys.Destroy(context.WithoutCancel(ctx), keyID); derr != nil && !errors.Is(derr, keystore.ErrNotFound) {
 			err = fmt.Errorf("%w (and the new CA key could not be removed: %v)", err, derr)
 		}
+	}
+	if err != nil {
 		return nil, AsError(err)
 	}
 	return res, nil
@@ -197,15 +204,18 @@ func familyOf(a keystore.Algorithm) string {
 	return "ECC"
 }
 
+// finishCA signs the new CA's certificate and commits its row; committed
+// reports whether the row committed, so that the caller undoes the key only
+// when no row names it. Everything that can fail runs before the commit.
 func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r CreateCARequest, name pkix.Name, key *keystore.Key,
-	parent *store.CACertificate, parentCert *cert, pathLen int, ekus []x509.ExtKeyUsage, notBefore, notAfter time.Time) (*IssuedResult, error) {
+	parent *store.CACertificate, parentCert *cert, pathLen int, ekus []x509.ExtKeyUsage, notBefore, notAfter time.Time) (_ *IssuedResult, committed bool, _ error) {
 	serial, err := newSerial()
 	if err != nil {
-		return nil, Internal(err)
+		return nil, false, Internal(err)
 	}
 	ski, err := subjectKeyID(key.Public)
 	if err != nil {
-		return nil, Internal(err)
+		return nil, false, Internal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial, Subject: name, NotBefore: notBefore, NotAfter: notAfter,
@@ -220,13 +230,13 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 			tmpl.CRLDistributionPoints = []string{m.crlURL(parent.Identifier)}
 		}
 	}
-	signer, err := m.keys.Signer(ctx, signerID)
+	signer, err := m.signer(ctx, signerID)
 	if err != nil {
-		return nil, Internal(err)
+		return nil, false, Internal(err)
 	}
 	issued, err := signCertificate(tmpl, parentCert, key.Public, signer)
 	if err != nil {
-		return nil, Internal(err)
+		return nil, false, Internal(err)
 	}
 	fam, size := keyFamily(key.Public)
 	row := &store.CACertificate{
@@ -239,15 +249,28 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 	if parent != nil {
 		row.ParentIdentifier, row.CertificateType = parent.Identifier, caTypeSub
 	}
-	auditResource(ctx, m.caArn(c, id))
-	if err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.InsertCACertificate(ctx, row) }); err != nil {
-		return nil, Internal(err)
-	}
-	chain, err := m.chainPEM(ctx, c, row)
+	chain, err := m.chainPEM(ctx, c, row) // reads only the parents: before the commit
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain}, nil
+	auditResource(ctx, m.caArn(c, id))
+	err = m.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := m.checkKeyQuota(ctx, tx, c.AccountID); err != nil {
+			return err
+		}
+		if parent != nil {
+			// In the row's transaction, so a revocation of the parent (or
+			// above) committed since the first check is seen.
+			if err := checkChainLive(ctx, tx, parent); err != nil {
+				return err
+			}
+		}
+		return tx.InsertCACertificate(ctx, row)
+	})
+	if err != nil {
+		return nil, false, AsError(err)
+	}
+	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain}, true, nil
 }
 
 // chainPEM is the issuer chain of a CA up to and including the root,

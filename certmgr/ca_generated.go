@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"github.com/certcustody/certcustody/certmgr/store"
 	"strings"
 
+	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/keystore"
 	"github.com/google/uuid"
 )

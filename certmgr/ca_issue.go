@@ -161,8 +161,8 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	if parent.CertificateType != caTypeSub {
 		return nil, RuleViolation("ParentIdentifier", "Only a subordinate CA issues server and client certificates; %s is a root CA.", parent.Identifier)
 	}
-	if parent.Status != caStatusIssue {
-		return nil, RuleViolation("ParentStatus", "The issuing CA %s is revoked.", parent.Identifier)
+	if err := checkChainLive(ctx, m.db, parent); err != nil {
+		return nil, err
 	}
 	fam, size := keyFamily(pub)
 	if fam != parent.Algorithm {
@@ -198,7 +198,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	if fam == "SM2" && len(tmpl.URIs) > 0 {
 		return nil, RuleViolation("SanType", "URI names are not supported in SM2 certificates.")
 	}
-	signer, err := m.keys.Signer(ctx, parent.KeyID)
+	signer, err := m.signer(ctx, parent.KeyID)
 	if err != nil {
 		return nil, Internal(err)
 	}
@@ -217,13 +217,24 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	}
 	auditResource(ctx, m.caArn(c, id))
 	// Group commit: concurrent issuances share one fsync'd commit.
-	if err := m.db.Group(ctx, func(tx *store.Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
-		if e := issueStoreError(err, labels.CustomIdentifier); e != nil {
-			return nil, e
+	err = m.db.Group(ctx, func(tx *store.Tx) error {
+		// Again in the row's transaction: a revocation that committed
+		// after the check above must stop this issuance too.
+		if err := checkChainLive(ctx, tx, parent); err != nil {
+			return err
 		}
-		if errors.Is(err, store.ErrConflict) {
-			return nil, RuleViolation("SerialNumber", "The serial number is already used by this CA.")
-		}
+		return tx.InsertIssuedCertificate(ctx, row)
+	})
+	if e := issueStoreError(err, labels.CustomIdentifier); e != nil {
+		return nil, e
+	}
+	var refused *Error
+	switch {
+	case errors.As(err, &refused):
+		return nil, refused
+	case errors.Is(err, store.ErrConflict):
+		return nil, RuleViolation("SerialNumber", "The serial number is already used by this CA.")
+	case err != nil:
 		return nil, Internal(err)
 	}
 	var chain strings.Builder
@@ -234,6 +245,29 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	}
 	chain.WriteString(rest)
 	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain.String(), SerialNumber: serialOut(row.Serial)}, nil
+}
+
+// chainReader reads a CA chain's status, from the database or inside a
+// transaction.
+type chainReader interface {
+	RevokedInChain(ctx context.Context, ca string) (string, int, error)
+}
+
+// checkChainLive refuses issuance from a CA that is revoked or has a
+// revoked CA anywhere above it. Every issuance path (end-entity
+// certificates through issueWith, subordinate CAs through createCA) calls
+// it, so revoking a CA stops issuance from every CA under it.
+func checkChainLive(ctx context.Context, q chainReader, issuer *store.CACertificate) error {
+	revoked, depth, err := q.RevokedInChain(ctx, issuer.Identifier)
+	switch {
+	case err != nil:
+		return Internal(err)
+	case revoked == "":
+		return nil
+	case depth == 0:
+		return RuleViolation("ParentStatus", "The issuing CA %s is revoked.", issuer.Identifier)
+	}
+	return RuleViolation("ParentStatus", "The issuing CA %s is under the revoked CA %s.", issuer.Identifier, revoked)
 }
 
 // requestCSR checks the parent and CSR parameters every CSR action takes and

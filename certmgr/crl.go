@@ -6,6 +6,7 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -13,23 +14,77 @@ import (
 	"github.com/certcustody/certcustody/certmgr/store"
 )
 
-// CRLs: a revocation only marks its CA's CRL dirty (O(1)); the CRL is
-// rebuilt by one builder per CA when it is fetched dirty or close to its
-// NextUpdate. A fetch of a dirty CRL waits for the build in flight, so a
-// revocation is visible on the next fetch, and revocations that arrive
-// during a build mark it dirty again and are picked up by the next one.
+// CRLs: a revocation marks its CA's CRL dirty and bumps the CRL's change
+// counter, in the revocation's transaction (O(1)). A CRL is rebuilt when it
+// is fetched dirty or close to its NextUpdate, by one build per CA at a
+// time: a build reads the entries and the counter in one snapshot, signs,
+// and saves the CRL in a transaction that clears the dirty mark only if
+// the counter has not moved, so a failed, abandoned or overtaken build
+// leaves the mark for the next one. Builds run detached from the caller's
+// context with their own deadline: a client hanging up does not abandon
+// a build. A fetch of a dirty CRL waits for a build that read its entries
+// after the fetch saw the mark (the one in flight, if it is recent enough,
+// else the next), so a revocation is on the next CRL fetched after it
+// committed; fetches that arrive together share one build.
 
-// crlLocks serialises builds per CA.
-type crlLocks struct{ m sync.Map }
-
-func (l *crlLocks) lock(ca string) func() {
-	mu, _ := l.m.LoadOrStore(ca, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	return mu.(*sync.Mutex).Unlock
-}
+// crlBuildTimeout bounds a detached build (a million entries take seconds).
+const crlBuildTimeout = 5 * time.Minute
 
 // crlRefreshMargin rebuilds a clean CRL this long before its NextUpdate.
 const crlRefreshMargin = time.Hour
+
+// crlBuilders holds one builder per CA.
+type crlBuilders struct{ m sync.Map }
+
+func (b *crlBuilders) of(ca string) *crlBuilder {
+	v, _ := b.m.LoadOrStore(ca, &crlBuilder{})
+	return v.(*crlBuilder)
+}
+
+// crlBuilder runs a CA's builds one at a time and remembers the change
+// counter of the last one that succeeded.
+type crlBuilder struct {
+	mu      sync.Mutex
+	cur     *crlBuild // in flight, or nil
+	lastGen int64     // counter the last successful build read its entries at
+	lastOK  bool
+}
+
+// crlBuild is one build; its fields are set before done is closed.
+type crlBuild struct {
+	done chan struct{}
+	gen  int64
+	doc  *CRLDocument
+	err  error
+}
+
+// join returns the build to wait for, for a fetch that saw the counter at
+// gen: the one in flight, or a new one that start runs. Unless stale (the
+// stored CRL is due by date), it returns nil when a finished build already
+// read at gen or later: the stored CRL is at least that new.
+func (b *crlBuilder) join(gen int64, stale bool, start func(*crlBuild)) *crlBuild {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur != nil {
+		return b.cur
+	}
+	if !stale && b.lastOK && b.lastGen >= gen {
+		return nil
+	}
+	cur := &crlBuild{done: make(chan struct{})}
+	b.cur = cur
+	go func() {
+		start(cur)
+		b.mu.Lock()
+		b.cur = nil
+		if cur.err == nil && (!b.lastOK || cur.gen > b.lastGen) {
+			b.lastGen, b.lastOK = cur.gen, true
+		}
+		b.mu.Unlock()
+		close(cur.done)
+	}()
+	return cur
+}
 
 // CRLDocument is a CA's current CRL.
 type CRLDocument struct {
@@ -39,10 +94,14 @@ type CRLDocument struct {
 	NextUpdate time.Time
 }
 
+func crlDoc(c *store.CRL) *CRLDocument {
+	return &CRLDocument{DER: c.DER, Number: c.Number, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate}
+}
+
 // CRL returns a CA's current CRL (DER), rebuilding it when revocations
 // have arrived or NextUpdate is near. The CRL endpoint is public, so any
 // CA's CRL can be fetched by its Identifier.
-func (m *Manager) CRL(ctx context.Context, identifier string) (doc *CRLDocument, err error) {
+func (m *Manager) CRL(ctx context.Context, identifier string) (*CRLDocument, error) {
 	ca, err := m.db.CAByIdentifier(ctx, identifier)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, caNotFound(identifier)
@@ -53,32 +112,68 @@ func (m *Manager) CRL(ctx context.Context, identifier string) (doc *CRLDocument,
 	if ca.IssuerType == store.IssuerExternal {
 		return nil, NotFound("NotFound.Certificate", "The CA %q is external: its CRL is published by whoever holds its key, not here.", identifier)
 	}
-	unlock := m.crls.lock(identifier)
-	defer unlock()
-	state, err := m.db.GetCRL(ctx, identifier)
-	if err != nil {
-		return nil, Internal(err)
+	builder := m.crls.of(identifier)
+	// Two rounds settle it (the build in flight, then one that starts
+	// after this fetch looked); the bound only guards against a spin.
+	for range crlFetchRounds {
+		state, err := m.db.GetCRL(ctx, identifier)
+		if err != nil {
+			return nil, Internal(err)
+		}
+		if !state.Dirty && state.DER != nil && m.now().Before(state.NextUpdate.Add(-crlRefreshMargin)) {
+			return crlDoc(state), nil
+		}
+		// A clean CRL gets here only when it is old by date: it needs a
+		// build whatever the counter says.
+		b := builder.join(state.Generation, !state.Dirty, func(b *crlBuild) {
+			// Detached: the build outlives a caller who hangs up, and is
+			// bounded by its own deadline instead.
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), crlBuildTimeout)
+			defer cancel()
+			b.doc, b.gen, b.err = m.buildCRL(bctx, ca)
+		})
+		if b == nil {
+			continue // a build that read what this fetch saw has saved its CRL: serve it
+		}
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return nil, Internal(ctx.Err())
+		}
+		if b.err != nil {
+			return nil, AsError(b.err)
+		}
+		if b.gen >= state.Generation {
+			return b.doc, nil
+		}
+		// That build read its entries before the revocation this fetch
+		// saw; the next one reads after it.
 	}
-	now := m.now()
-	if !state.Dirty && state.DER != nil && now.Before(state.NextUpdate.Add(-crlRefreshMargin)) {
-		return &CRLDocument{DER: state.DER, Number: state.Number, ThisUpdate: state.ThisUpdate, NextUpdate: state.NextUpdate}, nil
-	}
-	// A build signs with the CA's key, so it is audited: as part of the
-	// call that asked for it, or on its own for the public endpoint.
-	ctx, finish := m.internalAudit(ctx, ca.AccountID, "internal:BuildCRL", m.caArn(Caller{AccountID: ca.AccountID}, ca.Identifier))
+	return nil, Internal(fmt.Errorf("CRL of %s: no build caught up with its revocations in %d rounds", identifier, crlFetchRounds))
+}
+
+// crlFetchRounds bounds the builds one fetch waits for.
+const crlFetchRounds = 4
+
+// buildCRL builds, signs and saves the next CRL of a CA. It is an audited
+// operation of its own (the token signs with the CA's key), whichever
+// fetch started it, since the fetches that share it may all be gone.
+func (m *Manager) buildCRL(ctx context.Context, ca *store.CACertificate) (doc *CRLDocument, gen int64, err error) {
+	ctx, finish := m.detachedAudit(ctx, ca.AccountID, "internal:BuildCRL", m.caArn(Caller{AccountID: ca.AccountID}, ca.Identifier))
 	defer func() { finish(err) }()
-	entries, last, err := m.db.ClaimCRLBuild(ctx, identifier)
+	in, err := m.db.ReadCRLBuild(ctx, ca.Identifier)
 	if err != nil {
-		return nil, Internal(err)
+		return nil, 0, Internal(err)
 	}
-	next := &store.CRL{Number: last + 1, ThisUpdate: now.Truncate(time.Second), NextUpdate: now.Truncate(time.Second).AddDate(0, 0, ca.CRLDay)}
-	if next.DER, err = m.signCRL(ctx, ca, entries, next); err != nil {
-		return nil, Internal(err)
+	now := m.now().Truncate(time.Second)
+	next := &store.CRL{Number: in.LastNumber + 1, ThisUpdate: now, NextUpdate: now.AddDate(0, 0, ca.CRLDay)}
+	if next.DER, err = m.signCRL(ctx, ca, in.Entries, next); err != nil {
+		return nil, 0, Internal(err)
 	}
-	if err := m.db.SaveCRL(ctx, identifier, next); err != nil {
-		return nil, Internal(err)
+	if err := m.db.SaveCRL(ctx, ca.Identifier, next, in); err != nil {
+		return nil, 0, Internal(err)
 	}
-	return &CRLDocument{DER: next.DER, Number: next.Number, ThisUpdate: next.ThisUpdate, NextUpdate: next.NextUpdate}, nil
+	return crlDoc(next), in.Generation, nil
 }
 
 func (m *Manager) signCRL(ctx context.Context, ca *store.CACertificate, entries []store.Revoked, c *store.CRL) ([]byte, error) {
@@ -86,7 +181,7 @@ func (m *Manager) signCRL(ctx context.Context, ca *store.CACertificate, entries 
 	if err != nil {
 		return nil, err
 	}
-	signer, err := m.keys.Signer(ctx, ca.KeyID)
+	signer, err := m.signer(ctx, ca.KeyID)
 	if err != nil {
 		return nil, err
 	}

@@ -70,10 +70,20 @@ func Forbidden(code, format string, args ...any) *Error {
 	return newError(http.StatusForbidden, code, format, args...)
 }
 
+// QuotaExceeded reports that an account already holds as many
+// token-resident keys (KMS keys and CA keys) as it may; the message names
+// the limit.
+func QuotaExceeded(limit int) *Error {
+	return newError(http.StatusBadRequest, "QuotaExceeded",
+		"The account already holds %d token-resident keys (KMS and CA keys), its limit; delete one or ask for a higher limit.", limit)
+}
+
 // Sentinel errors for errors.Is checks by code.
 var (
 	// ErrInternal is the code of every unexpected failure; its details stay in the log.
 	ErrInternal = &Error{Code: "InternalError"}
+	// ErrQuotaExceeded matches every QuotaExceeded error.
+	ErrQuotaExceeded = &Error{Code: "QuotaExceeded"}
 )
 
 // Internal wraps an unexpected failure. The caller sees only a generic

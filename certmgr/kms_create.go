@@ -95,6 +95,9 @@ func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCer
 		return nil, err
 	}
 	exportable := req.ExportablePrivateKey == nil || *req.ExportablePrivateKey
+	if err := m.checkKeyQuota(ctx, m.db, c.AccountID); err != nil {
+		return nil, err
+	}
 	id := uuid.NewString()
 	keyID := "kms-" + id
 	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeKMS, Exportable: exportable})
@@ -130,8 +133,14 @@ func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, 
 		Subject: dn.String(), SANs: sans, Status: StatusPending, CSR: csr, CreatedAt: now, UpdatedAt: now,
 	}
 	auditResource(ctx, m.kmsArn(c, id))
-	if err := m.db.Group(ctx, func(tx *store.Tx) error { return tx.InsertKMSCertificate(ctx, row) }); err != nil {
-		return nil, Internal(err)
+	err = m.db.Group(ctx, func(tx *store.Tx) error {
+		if err := m.checkKeyQuota(ctx, tx, c.AccountID); err != nil {
+			return err
+		}
+		return tx.InsertKMSCertificate(ctx, row)
+	})
+	if err != nil {
+		return nil, AsError(err)
 	}
 	return &CreateCertificateResult{CertificateID: id, Arn: m.kmsArn(c, id), Csr: csrgen.EncodeCSRPEM(csr)}, nil
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/certcustody/certcustody/keystore"
 	"strings"
 
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/csrgen"
+	"github.com/certcustody/certcustody/keystore"
 )
 
 // UploadCertificateRequest is KMS UploadCertificate's input.
@@ -218,24 +218,30 @@ func (m *Manager) UpdateCertificateStatus(ctx context.Context, c Caller, id, sta
 	return nil
 }
 
-// DeleteCertificate deletes the row and destroys the key's token objects in
-// one step: if the token refuses, the row stays.
+// DeleteCertificate deletes the row, then destroys the key's token
+// objects. The order is the point: a key destroyed inside a transaction
+// that then fails to commit leaves a row whose key is gone, which can
+// never be deleted. Once the deletion has committed no row names the key,
+// so destroying it can only finish the job: a key already missing is
+// success (a retry, or a crash between the commit and the destroy), and a
+// key the token refuses to destroy now is left to the orphan sweep, which
+// removes token keys that no row references.
 func (m *Manager) DeleteCertificate(ctx context.Context, c Caller, id string) error {
 	row, err := m.getKMS(ctx, c, id)
 	if err != nil {
 		return err
 	}
-	err = m.db.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.DeleteKMSCertificate(ctx, c.AccountID, id); err != nil {
-			return err
-		}
-		return m.keys.Destroy(ctx, row.KeyID)
-	})
+	err = m.db.Tx(ctx, func(tx *store.Tx) error { return tx.DeleteKMSCertificate(ctx, c.AccountID, id) })
 	if errors.Is(err, store.ErrNotFound) {
 		return kmsNotFound(id)
 	}
 	if err != nil {
 		return Internal(err)
+	}
+	// The caller has its answer once the row is gone; the destroy must not
+	// be cut short by a caller who hangs up.
+	if err := m.keys.Destroy(context.WithoutCancel(ctx), row.KeyID); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+		m.log.Error("kms: the deleted certificate's key stays in the token until the orphan sweep", "certificate_id", id, "key_id", row.KeyID, "err", err)
 	}
 	return nil
 }

@@ -32,6 +32,14 @@ func newManager(t testing.TB) (*Manager, Caller) {
 // newManagerAt also returns the database path, for tests that tamper with it.
 func newManagerAt(t testing.TB) (*Manager, Caller, string) {
 	t.Helper()
+	m, c, path, _ := newManagerWith(t, Config{Region: "cn-hangzhou", PublicURL: "http://127.0.0.1:8080"})
+	return m, c, path
+}
+
+// newManagerWith is a Manager with cfg, also returning its database path
+// and token (for tests that look at the token with outside tools).
+func newManagerWith(t testing.TB, cfg Config) (*Manager, Caller, string, *softhsm.Token) {
+	t.Helper()
 	ctx := context.Background()
 	tok := softhsmtest.Token(t, tokens)
 	keys, err := keystore.Open(ctx, keystore.Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, AllowSoftwareSM2: true})
@@ -45,10 +53,10 @@ func newManagerAt(t testing.TB) (*Manager, Caller, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	m := New(keys, db, Config{Region: "cn-hangzhou", PublicURL: "http://127.0.0.1:8080"})
+	m := New(keys, db, cfg)
 	ak, err := m.CreateAccessKey(ctx, "acme", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, Caller{AccountID: ak.AccountID, AccessKeyID: ak.AccessKeyID}, path
+	return m, Caller{AccountID: ak.AccountID, AccessKeyID: ak.AccessKeyID}, path, tok
 }

@@ -2,6 +2,7 @@ package certmgr
 
 import (
 	"context"
+	"crypto"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -37,7 +38,18 @@ type Config struct {
 	// OrphanMaxAge is how old an unreferenced token key must be before the
 	// orphan sweep destroys it (default 10 minutes; see SweepOrphanKeys).
 	OrphanMaxAge time.Duration
+
+	// MaxTokenKeysPerAccount caps the token-resident keys (KMS keys and CA
+	// keys) one account may hold, since each is a token object (a file in
+	// SoftHSM, a slot in an HSM) and costs key generation. nil means
+	// DefaultMaxTokenKeysPerAccount; 0 means no limit. A create beyond it
+	// fails with QuotaExceeded before any key is generated.
+	MaxTokenKeysPerAccount *int
 }
+
+// DefaultMaxTokenKeysPerAccount is the quota of token-resident keys per
+// account when Config leaves it unset.
+const DefaultMaxTokenKeysPerAccount = 1000
 
 // Manager implements the API's operations. It is safe for concurrent use.
 type Manager struct {
@@ -46,12 +58,32 @@ type Manager struct {
 	region  string
 	now     func() time.Time
 	secrets *secretCache
-	crls    crlLocks
+	crls    crlBuilders
 	public  string
 	log     *slog.Logger
+	// keyQuota is MaxTokenKeysPerAccount resolved; 0: no limit.
+	keyQuota int
 
 	unaudited atomic.Uint64 // token-key uses no journal carried
 	sweep     sweepState    // orphan token-key sweep (sweep.go)
+
+	// signerHook, when set, wraps the token signer of every certificate
+	// and CRL certmgr signs. Only tests set it: it injects the failures a
+	// real token rarely produces (a device error at signing, a client
+	// hanging up mid-build) around the real SoftHSM signer.
+	signerHook atomic.Pointer[func(keyID string, s crypto.Signer) crypto.Signer]
+}
+
+// signer returns the token signer of a key, through signerHook if set.
+func (m *Manager) signer(ctx context.Context, keyID string) (crypto.Signer, error) {
+	s, err := m.keys.Signer(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if h := m.signerHook.Load(); h != nil {
+		return (*h)(keyID, s), nil
+	}
+	return s, nil
 }
 
 // New returns a Manager over a keystore and a database.
@@ -68,9 +100,14 @@ func New(keys Keys, db *store.DB, cfg Config) *Manager {
 	if log == nil {
 		log = slog.Default()
 	}
+	quota := DefaultMaxTokenKeysPerAccount
+	if cfg.MaxTokenKeysPerAccount != nil {
+		quota = max(*cfg.MaxTokenKeysPerAccount, 0)
+	}
 	m := &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(),
-		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, sweep: sweepState{maxAge: cfg.OrphanMaxAge}}
+		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, sweep: sweepState{maxAge: cfg.OrphanMaxAge}, keyQuota: quota}
 	keys.Observe(m.observeKeyUse)
+	db.SignAuditEvery(checkpointEvery, m.now, m.signCheckpoint)
 	return m
 }
 
@@ -97,4 +134,29 @@ func (m *Manager) kmsArn(c Caller, id string) string {
 // caArn is the RAM resource name of a Private CA or issued certificate.
 func (m *Manager) caArn(c Caller, id string) string {
 	return "acs:yundun-cert:" + m.regionOf(c) + ":" + c.AccountID + ":certificate/" + id
+}
+
+// keyCounter counts an account's token-resident keys, from the database or
+// inside a transaction.
+type keyCounter interface {
+	CountTokenKeys(ctx context.Context, accountID string) (int, error)
+}
+
+// checkKeyQuota refuses a new token-resident key for an account that
+// holds its quota. Creating calls run it before generating the key (so a
+// refused call costs no key generation and leaves no token object) and
+// again in the transaction that writes the row, so concurrent creates
+// cannot overshoot it.
+func (m *Manager) checkKeyQuota(ctx context.Context, q keyCounter, accountID string) error {
+	if m.keyQuota == 0 {
+		return nil
+	}
+	n, err := q.CountTokenKeys(ctx, accountID)
+	if err != nil {
+		return Internal(err)
+	}
+	if n >= m.keyQuota {
+		return QuotaExceeded(m.keyQuota)
+	}
+	return nil
 }

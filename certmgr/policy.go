@@ -195,30 +195,121 @@ func anyMatch(patterns []string, v string, fold bool) bool {
 	return false
 }
 
-// wildcard matches * (any run, including "/" and ":") and ? (one character).
+// wildcard reports whether s matches the pattern p, in which * matches any
+// run of bytes (including "/" and ":") and ? exactly one byte.
+//
+// It runs in time linear in s, whatever the pattern: a resource is
+// attacker-sized (up to the request body), and a backtracking matcher
+// costs O(len(s)^k) for k stars. p splits at its stars into segments
+// P0 * P1 * ... * Pk, each of fixed length ('?' is one byte). s matches
+// iff P0 is a prefix of s, Pk a suffix, and P1..Pk-1 occur in that order,
+// without overlapping, in what lies between. Taking each middle segment at
+// its leftmost occurrence is never worse than any other choice (it leaves
+// the longest remainder for the segments after it), so one left-to-right
+// scan decides: every byte of s is read by exactly one segment search, and
+// a search (bit-parallel Shift-And) costs ceil(len(segment)/64) word
+// operations per byte. Total: O(len(p) + len(s)·ceil(L/64)) for L the
+// longest middle segment, i.e. O(len(p)+len(s)) for segments of up to 64
+// bytes, and never more than len(s)·256 word operations under the 16 KB
+// policy limit. BenchmarkPolicyWildcard shows the cost per byte flat.
 func wildcard(p, s string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for i := len(s); i >= 0; i-- {
-				if wildcard(p[1:], s[i:]) {
-					return true
-				}
-			}
+	first := strings.IndexByte(p, '*')
+	if first < 0 {
+		return len(p) == len(s) && segmentAt(p, s)
+	}
+	last := strings.LastIndexByte(p, '*')
+	head, tail := p[:first], p[last+1:]
+	if len(head)+len(tail) > len(s) || !segmentAt(head, s) || !segmentAt(tail, s[len(s)-len(tail):]) {
+		return false
+	}
+	if first == last {
+		return true
+	}
+	mid := s[len(head) : len(s)-len(tail)]
+	for rest := p[first+1 : last]; rest != ""; {
+		seg := rest
+		if i := strings.IndexByte(rest, '*'); i >= 0 {
+			seg, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		if seg == "" {
+			continue
+		}
+		at := indexSegment(mid, seg)
+		if at < 0 {
 			return false
-		case '?':
-			if s == "" {
-				return false
-			}
-			p, s = p[1:], s[1:]
-		default:
-			if s == "" || p[0] != s[0] {
-				return false
-			}
-			p, s = p[1:], s[1:]
+		}
+		mid = mid[at+len(seg):]
+	}
+	return true
+}
+
+// segmentAt reports whether s starts with seg, where ? in seg matches any
+// byte. The caller guarantees len(s) >= len(seg).
+func segmentAt(seg, s string) bool {
+	for i := 0; i < len(seg); i++ {
+		if seg[i] != '?' && seg[i] != s[i] {
+			return false
 		}
 	}
-	return s == ""
+	return true
+}
+
+// indexSegment returns the offset of the leftmost occurrence in t of seg
+// (? matching any byte), or -1. It is Shift-And: bit j of the state is set
+// after reading t[i] when seg[:j+1] matches the text ending at i, so each
+// byte of t costs one shift, OR and AND per 64 bytes of seg, with no
+// backtracking. A segment has a fixed length, so the leftmost match to end
+// is also the leftmost to start.
+func indexSegment(t, seg string) int {
+	n := len(seg)
+	if n > len(t) {
+		return -1
+	}
+	if n <= 64 {
+		var mask [256]uint64
+		var anyByte uint64 // positions holding '?'
+		for j := 0; j < n; j++ {
+			if seg[j] == '?' {
+				anyByte |= 1 << j
+			} else {
+				mask[seg[j]] |= 1 << j
+			}
+		}
+		hit := uint64(1) << (n - 1)
+		var d uint64
+		for i := 0; i < len(t); i++ {
+			d = (d<<1 | 1) & (mask[t[i]] | anyByte)
+			if d&hit != 0 {
+				return i - n + 1
+			}
+		}
+		return -1
+	}
+	w := (n + 63) / 64
+	mask := make([]uint64, 257*w) // 256 byte masks, then the '?' mask
+	anyByte := mask[256*w:]
+	for j := 0; j < n; j++ {
+		if seg[j] == '?' {
+			anyByte[j/64] |= 1 << (j % 64)
+		} else {
+			mask[int(seg[j])*w+j/64] |= 1 << (j % 64)
+		}
+	}
+	d := make([]uint64, w)
+	top, hit := (n-1)/64, uint64(1)<<((n-1)%64)
+	for i := 0; i < len(t); i++ {
+		m := mask[int(t[i])*w : int(t[i])*w+w]
+		for k := w - 1; k > 0; k-- {
+			d[k] = (d[k]<<1 | d[k-1]>>63) & (m[k] | anyByte[k])
+		}
+		d[0] = (d[0]<<1 | 1) & (m[0] | anyByte[0])
+		if d[top]&hit != 0 {
+			return i - n + 1
+		}
+	}
+	return -1
 }
 
 func (c *condition) holds(r PolicyRequest) bool {

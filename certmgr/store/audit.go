@@ -44,10 +44,61 @@ func (r *AuditRecord) ComputeHash() []byte {
 	return h.Sum(nil)
 }
 
-// appendAudit appends a record at the head of the chain. Every transaction
-// holds SQLite's write lock from BEGIN (txlock=immediate), so reading the
-// head and appending after it cannot fork the chain.
-func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) error {
+// CheckpointSigner signs an audit checkpoint: the digest of (seq, head
+// hash), with the audit key, which stays in the token.
+type CheckpointSigner func(ctx context.Context, seq int64, head []byte) ([]byte, error)
+
+// auditSigning is how the writer keeps the unsigned tail bounded.
+type auditSigning struct {
+	every int64
+	now   func() time.Time
+	sign  CheckpointSigner
+}
+
+// SignAuditEvery makes the writer sign: a transaction whose record brings
+// the records after the last checkpoint to every signs a checkpoint over
+// that record, inside the same transaction, before anything else is
+// appended. So the unsigned tail never exceeds every records, under any
+// load and whatever becomes of the call that wrote the record; if the
+// signature cannot be made, the transaction fails and its change does not
+// happen. now stamps the checkpoints.
+func (s *DB) SignAuditEvery(every int64, now func() time.Time, sign CheckpointSigner) {
+	s.signing.Store(&auditSigning{every: every, now: now, sign: sign})
+}
+
+// appendAudit appends a record at the head of the chain, and signs a
+// checkpoint over it when it completes the bound SignAuditEvery set (the
+// checkpoint is returned, nil otherwise). Every transaction holds SQLite's
+// write lock from BEGIN (txlock=immediate), so reading the head and
+// appending after it cannot fork the chain.
+func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) (*AuditCheckpoint, error) {
+	if err := tx.appendRecord(ctx, r); err != nil {
+		return nil, err
+	}
+	a := tx.signing
+	if a == nil {
+		return nil, nil
+	}
+	var last int64
+	if err := tx.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints`).Scan(&last); err != nil {
+		return nil, fmt.Errorf("store: last audit checkpoint: %w", err)
+	}
+	if r.Seq-last < a.every {
+		return nil, nil
+	}
+	sig, err := a.sign(ctx, r.Seq, r.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("store: sign audit checkpoint %d: %w", r.Seq, err)
+	}
+	cp := &AuditCheckpoint{Seq: r.Seq, HeadHash: r.Hash, Signature: sig, At: a.now()}
+	if _, err := tx.e.ExecContext(ctx, `INSERT OR IGNORE INTO audit_checkpoints (seq, head_hash, signature, at) VALUES (?,?,?,?)`,
+		cp.Seq, cp.HeadHash, cp.Signature, ms(cp.At)); err != nil {
+		return nil, fmt.Errorf("store: insert audit checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
+func (tx *Tx) appendRecord(ctx context.Context, r *AuditRecord) error {
 	var seq int64
 	var prev []byte
 	err := tx.e.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)

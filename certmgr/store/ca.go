@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -263,4 +264,31 @@ func tagsOrEmpty(t string) string {
 		return "[]"
 	}
 	return t
+}
+
+// maxCADepth bounds the walk up a CA chain; chains are at most root → sub,
+// and the bound keeps a corrupted parent link from looping.
+const maxCADepth = 16
+
+// RevokedInChain walks from a CA up to its root and returns the nearest CA
+// on the way (the CA itself at depth 0) that is not ISSUE; identifier is
+// "" when the whole chain is live. Run inside a Tx, it reads the chain in
+// that transaction's snapshot, so a revocation cannot slip between the
+// check and the row it guards.
+func (q queries) RevokedInChain(ctx context.Context, ca string) (identifier string, depth int, err error) {
+	err = q.e.QueryRowContext(ctx, `WITH RECURSIVE chain(identifier, parent_identifier, status, depth) AS (
+			SELECT identifier, parent_identifier, status, 0 FROM ca_certificates WHERE identifier = ?
+			UNION ALL
+			SELECT c.identifier, c.parent_identifier, c.status, chain.depth + 1
+			FROM ca_certificates c JOIN chain ON c.identifier = chain.parent_identifier
+			WHERE chain.depth < ?
+		)
+		SELECT identifier, depth FROM chain WHERE status <> 'ISSUE' ORDER BY depth LIMIT 1`, ca, maxCADepth).Scan(&identifier, &depth)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("store: CA chain of %s: %w", ca, err)
+	}
+	return identifier, depth, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 )
 
 // Group commit. With synchronous=FULL every commit costs an fsync, and a
@@ -22,13 +23,14 @@ type groupReq struct {
 }
 
 type committer struct {
-	db   *sql.DB
-	reqs chan groupReq
-	done chan struct{}
+	db      *sql.DB
+	signing *atomic.Pointer[auditSigning]
+	reqs    chan groupReq
+	done    chan struct{}
 }
 
-func newCommitter(db *sql.DB) *committer {
-	c := &committer{db: db, reqs: make(chan groupReq, maxGroup), done: make(chan struct{})}
+func newCommitter(db *sql.DB, signing *atomic.Pointer[auditSigning]) *committer {
+	c := &committer{db: db, signing: signing, reqs: make(chan groupReq, maxGroup), done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -51,7 +53,7 @@ func (s *DB) Group(ctx context.Context, fn func(tx *Tx) error) error {
 				return err
 			}
 			b = j.take()
-			return appendBatch(ctx, tx, b)
+			return appendBatch(ctx, tx, &b)
 		},
 		// The journal learns the outcome even when the caller has stopped
 		// waiting, so a committed record is never written twice.
@@ -102,7 +104,7 @@ func (c *committer) commit(batch []groupReq) {
 		fail(fmt.Errorf("store: begin group: %w", err))
 		return
 	}
-	tx := newTx(sqlTx)
+	tx := newTx(sqlTx, c.signing.Load())
 	errs := make([]error, len(batch))
 	for i, r := range batch {
 		if _, err := sqlTx.Exec(`SAVEPOINT w`); err != nil {

@@ -23,9 +23,10 @@ type Journal struct {
 	base     AuditRecord   // RequestID and SourceIP, known from the start
 	uses     []AuditRecord // key uses not yet committed
 	written  []*AuditRecord
-	closed   bool          // Flush has run: the operation is over
-	claim    *ClientToken  // the call's ClientToken, claimed with its change
-	claimTTL time.Duration // how old a claim of the same token may be replaced
+	signed   []*AuditCheckpoint // checkpoints its transactions signed and committed
+	closed   bool               // Flush has run: the operation is over
+	claim    *ClientToken       // the call's ClientToken, claimed with its change
+	claimTTL time.Duration      // how old a claim of the same token may be replaced
 }
 
 // NewJournal starts a journal for one request.
@@ -113,6 +114,15 @@ func (j *Journal) Written() []*AuditRecord {
 	return append([]*AuditRecord(nil), j.written...)
 }
 
+// Checkpoints returns the checkpoints that transactions carrying this
+// journal's records signed and committed (see DB.SignAuditEvery), for the
+// log.
+func (j *Journal) Checkpoints() []*AuditCheckpoint {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]*AuditCheckpoint(nil), j.signed...)
+}
+
 // CallRecorded reports whether the call record has committed.
 func (j *Journal) CallRecorded() bool {
 	j.mu.Lock()
@@ -124,7 +134,8 @@ func (j *Journal) CallRecorded() bool {
 type batch struct {
 	call  *AuditRecord // nil when the call record is not part of it
 	uses  []*AuditRecord
-	claim *ClientToken // the ClientToken claim, with the call record
+	cps   []*AuditCheckpoint // signed while appending it
+	claim *ClientToken       // the ClientToken claim, with the call record
 	ttl   time.Duration
 }
 
@@ -208,6 +219,7 @@ func (j *Journal) settle(b batch, committed bool) {
 	defer j.mu.Unlock()
 	if committed {
 		j.written = append(j.written, b.records()...)
+		j.signed = append(j.signed, b.cps...)
 		return
 	}
 	// Rolled back: the records are pending again, in their order.
@@ -221,17 +233,23 @@ func (j *Journal) settle(b batch, committed bool) {
 	j.uses = append(uses, j.uses...)
 }
 
-// appendBatch appends a journal's records inside tx, and claims its
-// ClientToken: a claim that loses to another call's rolls tx back.
-func appendBatch(ctx context.Context, tx *Tx, b batch) error {
+// appendBatch appends a journal's records inside tx, noting in b the
+// checkpoints the appends signed, and claims its ClientToken: a claim that
+// loses to another call's rolls tx back.
+func appendBatch(ctx context.Context, tx *Tx, b *batch) error {
+	b.cps = nil
 	if b.claim != nil {
 		if err := tx.insertClientToken(ctx, b.claim, b.claim.CreatedAt.Add(-b.ttl)); err != nil {
 			return err
 		}
 	}
 	for _, r := range b.records() {
-		if err := tx.appendAudit(ctx, r); err != nil {
+		cp, err := tx.appendAudit(ctx, r)
+		if err != nil {
 			return err
+		}
+		if cp != nil {
+			b.cps = append(b.cps, cp)
 		}
 	}
 	return nil
@@ -247,7 +265,7 @@ func (s *DB) Flush(ctx context.Context, j *Journal, code string) error {
 	// The journal is already being flushed: the transaction must not take
 	// from it again.
 	ctx = context.WithValue(ctx, journalKey{}, (*Journal)(nil))
-	err := s.Group(ctx, func(tx *Tx) error { return appendBatch(ctx, tx, b) })
+	err := s.Group(ctx, func(tx *Tx) error { return appendBatch(ctx, tx, &b) })
 	j.settle(b, err == nil)
 	return err
 }

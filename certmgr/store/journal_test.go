@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -226,5 +227,63 @@ func TestJournalRefusesUsesAfterFlush(t *testing.T) {
 	}
 	if n := len(auditRows(t, db)); n != 2 {
 		t.Fatalf("%d records, want the call and one use", n)
+	}
+}
+
+// The writer signs a checkpoint in the transaction whose record completes
+// the bound; when it cannot sign, that transaction's change does not
+// happen, so the unsigned tail never grows past the bound. (The signature
+// itself is the token's business; here it is a marker.)
+func TestWriterSignsAtTheBound(t *testing.T) {
+	db := openTest(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var refuse bool
+	db.SignAuditEvery(5, func() time.Time { return now }, func(_ context.Context, seq int64, head []byte) ([]byte, error) {
+		if refuse {
+			return nil, errors.New("token unavailable")
+		}
+		return append([]byte("sig-"), head...), nil
+	})
+	write := func(i int) error {
+		ctx, j := journalCtx(now)
+		id := fmt.Sprint("acct-", i)
+		err := db.Group(ctx, func(tx *Tx) error { return tx.InsertAccount(ctx, &Account{ID: id, Name: id, CreatedAt: now}) })
+		if err == nil && i%2 == 0 {
+			err = db.Flush(ctx, j, "Failed.Later") // a second record
+		}
+		return err
+	}
+	for i := range 6 {
+		if err := write(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cps, err := db.AuditCheckpoints(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cps) != 1 || cps[5] == nil {
+		t.Fatalf("checkpoints %v, want one at record 5", cps)
+	}
+	seq, _, _, _ := db.AuditHead(context.Background())
+	refuse = true
+	for i := 7; seq < 9; i += 2 { // odd: one record each, up to just below the bound
+		if err := write(i); err != nil {
+			t.Fatal(err)
+		}
+		seq, _, _, _ = db.AuditHead(context.Background())
+	}
+	if err := write(100); err == nil {
+		t.Fatal("a write that would leave the tail past the bound unsigned committed")
+	}
+	if _, err := db.AccountByName(context.Background(), "acct-100"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused write's change is visible: %v", err)
+	}
+	refuse = false
+	if err := write(101); err != nil {
+		t.Fatal(err)
+	}
+	if cps, _ := db.AuditCheckpoints(context.Background()); len(cps) != 2 || cps[10] == nil {
+		t.Fatalf("checkpoints %v, want records 5 and 10", cps)
 	}
 }

@@ -144,3 +144,17 @@ func scanKMS(r scanner) (*KMSCertificate, error) {
 	c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
 	return &c, nil
 }
+
+// CountTokenKeys counts an account's token-resident keys: one per KMS
+// certificate and one per CA (a revoked CA keeps its key). Run inside a
+// Tx it counts the rows of that transaction, including those written
+// earlier in the same group commit.
+func (q queries) CountTokenKeys(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := q.e.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM kms_certificates WHERE account_id = ?)
+		+ (SELECT COUNT(*) FROM ca_certificates WHERE account_id = ?)`, accountID, accountID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count token keys: %w", err)
+	}
+	return n, nil
+}

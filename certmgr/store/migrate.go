@@ -181,6 +181,13 @@ var migrations = []string{
 		created_at  INTEGER NOT NULL,
 		PRIMARY KEY (account_id, token)
 	) WITHOUT ROWID;`,
+	// 10: a CRL's change counter. Each revocation bumps it; a build
+	// remembers the value it read its entries at, and the dirty mark
+	// clears only if the counter still has that value when the built CRL
+	// is saved. Every CRL is marked dirty once: a build by an older binary
+	// could have cleared the mark without listing a revocation.
+	`ALTER TABLE crls ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+	UPDATE crls SET dirty = 1;`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {

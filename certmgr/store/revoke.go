@@ -49,9 +49,11 @@ func (s *DB) RevokeCA(ctx context.Context, accountID, identifier string, at time
 	})
 }
 
+// markCRLDirty marks a CA's CRL dirty and bumps its change counter, so a
+// build that read its entries before this revocation cannot clear the mark.
 func markCRLDirty(ctx context.Context, tx *Tx, ca string) error {
-	_, err := tx.e.ExecContext(ctx, `INSERT INTO crls (ca_identifier, crl_number, dirty) VALUES (?, 0, 1)
-		ON CONFLICT (ca_identifier) DO UPDATE SET dirty = 1`, ca)
+	_, err := tx.e.ExecContext(ctx, `INSERT INTO crls (ca_identifier, crl_number, dirty, generation) VALUES (?, 0, 1, 1)
+		ON CONFLICT (ca_identifier) DO UPDATE SET dirty = 1, generation = generation + 1`, ca)
 	if err != nil {
 		return fmt.Errorf("store: mark CRL dirty: %w", err)
 	}
@@ -62,6 +64,7 @@ func markCRLDirty(ctx context.Context, tx *Tx, ca string) error {
 type CRL struct {
 	Number     int64
 	Dirty      bool
+	Generation int64 // change counter: bumped by every revocation the CRL must list
 	DER        []byte
 	ThisUpdate time.Time
 	NextUpdate time.Time
@@ -72,8 +75,8 @@ func (q queries) GetCRL(ctx context.Context, ca string) (*CRL, error) {
 	var c CRL
 	var dirty int
 	var this, next sql.NullInt64
-	err := q.e.QueryRowContext(ctx, `SELECT crl_number, dirty, der, this_update, next_update FROM crls WHERE ca_identifier = ?`, ca).
-		Scan(&c.Number, &dirty, &c.DER, &this, &next)
+	err := q.e.QueryRowContext(ctx, `SELECT crl_number, dirty, generation, der, this_update, next_update FROM crls WHERE ca_identifier = ?`, ca).
+		Scan(&c.Number, &dirty, &c.Generation, &c.DER, &this, &next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &CRL{Dirty: true}, nil
 	}
@@ -116,31 +119,53 @@ func (q queries) RevokedBy(ctx context.Context, ca string) ([]Revoked, error) {
 	return out, rows.Err()
 }
 
-// ClaimCRLBuild starts a CRL build: in one transaction it clears the dirty
-// flag and reads the revoked entries and the last CRL number. A revocation
-// that commits after the claim sets the flag again, so it is never lost.
-func (s *DB) ClaimCRLBuild(ctx context.Context, ca string) (entries []Revoked, lastNumber int64, err error) {
-	err = s.Tx(ctx, func(tx *Tx) error {
-		if _, err := tx.e.ExecContext(ctx, `INSERT INTO crls (ca_identifier, crl_number, dirty) VALUES (?, 0, 0)
-			ON CONFLICT (ca_identifier) DO UPDATE SET dirty = 0`, ca); err != nil {
-			return err
-		}
-		if err := tx.e.QueryRowContext(ctx, `SELECT crl_number FROM crls WHERE ca_identifier = ?`, ca).Scan(&lastNumber); err != nil {
-			return err
-		}
-		entries, err = tx.RevokedBy(ctx, ca)
-		return err
-	})
-	return entries, lastNumber, err
+// CRLBuildInput is what a CRL build reads, from one snapshot.
+type CRLBuildInput struct {
+	Entries    []Revoked
+	LastNumber int64 // the number of the CRL stored now
+	Generation int64 // the change counter the entries were read at
 }
 
-// SaveCRL stores a built CRL; the dirty flag is left as revocations set it.
-func (s *DB) SaveCRL(ctx context.Context, ca string, c *CRL) error {
+// ReadCRLBuild reads, in one transaction, what a CRL build needs: the
+// revoked entries, the last CRL number and the change counter they go
+// with. It changes nothing but creating the CRL's row; the dirty mark
+// stays until SaveCRL stores a CRL built from this snapshot.
+func (s *DB) ReadCRLBuild(ctx context.Context, ca string) (*CRLBuildInput, error) {
+	in := &CRLBuildInput{}
+	err := s.Tx(ctx, func(tx *Tx) error {
+		if _, err := tx.e.ExecContext(ctx, `INSERT INTO crls (ca_identifier, crl_number, dirty, generation) VALUES (?, 0, 1, 0)
+			ON CONFLICT (ca_identifier) DO NOTHING`, ca); err != nil {
+			return fmt.Errorf("store: CRL row: %w", err)
+		}
+		if err := tx.e.QueryRowContext(ctx, `SELECT crl_number, generation FROM crls WHERE ca_identifier = ?`, ca).Scan(&in.LastNumber, &in.Generation); err != nil {
+			return fmt.Errorf("store: CRL state: %w", err)
+		}
+		var err error
+		in.Entries, err = tx.RevokedBy(ctx, ca)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// SaveCRL stores a CRL built from in, and in the same transaction clears
+// the dirty mark, but only if no revocation arrived since in was read (the
+// change counter is unchanged): a CRL that lacks a revocation never
+// clears the mark that asks for it. The CRL number must follow the one in
+// was read with; a CRL saved in between by another builder is ErrConflict.
+func (s *DB) SaveCRL(ctx context.Context, ca string, c *CRL, in *CRLBuildInput) error {
 	return s.Tx(ctx, func(tx *Tx) error {
-		_, err := tx.e.ExecContext(ctx, `UPDATE crls SET crl_number = ?, der = ?, this_update = ?, next_update = ? WHERE ca_identifier = ?`,
-			c.Number, c.DER, ms(c.ThisUpdate), ms(c.NextUpdate), ca)
+		res, err := tx.e.ExecContext(ctx, `UPDATE crls SET crl_number = ?, der = ?, this_update = ?, next_update = ?,
+			dirty = CASE WHEN generation = ? THEN 0 ELSE 1 END
+			WHERE ca_identifier = ? AND crl_number = ?`,
+			c.Number, c.DER, ms(c.ThisUpdate), ms(c.NextUpdate), in.Generation, ca, in.LastNumber)
 		if err != nil {
 			return fmt.Errorf("store: save CRL: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("%w: CRL %d of %s was saved by another build", ErrConflict, in.LastNumber+1, ca)
 		}
 		return nil
 	})

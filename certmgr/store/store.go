@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -22,9 +23,10 @@ var (
 // DB is the SQLite store. It is safe for concurrent use.
 type DB struct {
 	queries
-	db     *sql.DB
-	group  *committer
-	lastGC atomicTime
+	db      *sql.DB
+	group   *committer
+	lastGC  atomicTime
+	signing atomic.Pointer[auditSigning] // set by SignAuditEvery
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies
@@ -42,7 +44,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s := &DB{db: db, queries: queries{e: db}}
-	s.group = newCommitter(db)
+	s.group = newCommitter(db, &s.signing)
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -67,14 +69,14 @@ func (s *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	tx := newTx(sqlTx)
+	tx := newTx(sqlTx, s.signing.Load())
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
 	j := JournalFrom(ctx)
 	b := j.take()
-	if err := appendBatch(ctx, tx, b); err != nil {
+	if err := appendBatch(ctx, tx, &b); err != nil {
 		_ = sqlTx.Rollback()
 		j.settle(b, false)
 		return err
@@ -93,11 +95,12 @@ func (s *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 type Tx struct {
 	queries
 	writers
-	tx *sql.Tx
+	tx      *sql.Tx
+	signing *auditSigning // nil: no checkpoints signed by the writer
 }
 
-func newTx(sqlTx *sql.Tx) *Tx {
-	return &Tx{tx: sqlTx, queries: queries{e: sqlTx}, writers: writers{x: sqlTx}}
+func newTx(sqlTx *sql.Tx, signing *auditSigning) *Tx {
+	return &Tx{tx: sqlTx, queries: queries{e: sqlTx}, writers: writers{x: sqlTx}, signing: signing}
 }
 
 // queries holds the read statements; DB runs them on their own, Tx inside
