@@ -49,7 +49,7 @@ func openApp(ctx context.Context, g *globalFlags) (*app, error) {
 		keys.Close()
 		return nil, err
 	}
-	mgr := certmgr.New(keys, db, certmgr.Config{Region: c.Region, PublicURL: c.PublicURL})
+	mgr := certmgr.New(keys, db, certmgr.Config{Region: c.Region, PublicURL: c.PublicURL, MaxTokenKeysPerAccount: c.Keystore.MaxTokenKeysPerAccount})
 	return &app{cfg: c, keys: keys, db: db, mgr: mgr, mode: mode, flags: g}, nil
 }
 

@@ -27,6 +27,9 @@ type config struct {
 	} `yaml:"pkcs11"`
 	Keystore struct {
 		AllowSoftwareSM2 *bool `yaml:"allow_software_sm2"`
+		// MaxTokenKeysPerAccount caps each account's token-resident keys
+		// (KMS and CA keys); absent: 1000, 0: no limit.
+		MaxTokenKeysPerAccount *int `yaml:"max_token_keys_per_account"`
 	} `yaml:"keystore"`
 	Database struct {
 		URL string `yaml:"url"`

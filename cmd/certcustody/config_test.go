@@ -14,7 +14,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Throttle.QPS != 10 || c.Throttle.ByAction["DescribeCertificatePrivateKey"] != 2 || c.Region != "cn-hangzhou" {
+	if c.Throttle.QPS != 10 || c.Throttle.ByAction["DescribeCertificatePrivateKey"] != 2 || c.Region != "cn-hangzhou" ||
+		c.Keystore.MaxTokenKeysPerAccount == nil || *c.Keystore.MaxTokenKeysPerAccount != 1000 {
 		t.Fatalf("example config read as %+v", c)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
