@@ -91,7 +91,7 @@ func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) (*AuditCheckpoint
 		return nil, fmt.Errorf("store: sign audit checkpoint %d: %w", r.Seq, err)
 	}
 	cp := &AuditCheckpoint{Seq: r.Seq, HeadHash: r.Hash, Signature: sig, At: a.now()}
-	if _, err := tx.e.ExecContext(ctx, `INSERT OR IGNORE INTO audit_checkpoints (seq, head_hash, signature, at) VALUES (?,?,?,?)`,
+	if _, err := tx.e.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, head_hash, signature, at) VALUES (?,?,?,?) ON CONFLICT (seq) DO NOTHING`,
 		cp.Seq, cp.HeadHash, cp.Signature, ms(cp.At)); err != nil {
 		return nil, fmt.Errorf("store: insert audit checkpoint: %w", err)
 	}
@@ -121,7 +121,7 @@ func (tx *Tx) appendRecord(ctx context.Context, r *AuditRecord) error {
 // AuditHead returns the newest record's sequence and hash, and whether a
 // checkpoint already covers it; seq is 0 for an empty log.
 func (s *DB) AuditHead(ctx context.Context) (seq int64, hash []byte, signed bool, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT a.seq, a.hash, c.seq IS NOT NULL FROM audit_log a
+	err = s.e.QueryRowContext(ctx, `SELECT a.seq, a.hash, c.seq IS NOT NULL FROM audit_log a
 		LEFT JOIN audit_checkpoints c ON c.seq = a.seq ORDER BY a.seq DESC LIMIT 1`).Scan(&seq, &hash, &signed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, false, nil
@@ -139,13 +139,13 @@ type AuditCheckpoint struct {
 
 // InsertAuditCheckpoint stores a checkpoint.
 func (s *DB) InsertAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO audit_checkpoints (seq, head_hash, signature, at) VALUES (?,?,?,?)`, c.Seq, c.HeadHash, c.Signature, ms(c.At))
+	_, err := s.e.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, head_hash, signature, at) VALUES (?,?,?,?) ON CONFLICT (seq) DO NOTHING`, c.Seq, c.HeadHash, c.Signature, ms(c.At))
 	return err
 }
 
 // WalkAudit calls fn for every record in sequence order.
 func (s *DB) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash FROM audit_log ORDER BY seq`)
+	rows, err := s.e.QueryContext(ctx, `SELECT seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *DB) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) error {
 
 // AuditCheckpoints returns every checkpoint by sequence.
 func (s *DB) AuditCheckpoints(ctx context.Context) (map[int64]*AuditCheckpoint, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, head_hash, signature, at FROM audit_checkpoints`)
+	rows, err := s.e.QueryContext(ctx, `SELECT seq, head_hash, signature, at FROM audit_checkpoints`)
 	if err != nil {
 		return nil, err
 	}

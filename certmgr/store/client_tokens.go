@@ -27,11 +27,11 @@ type ClientToken struct {
 // it guards. A claim older than expired is replaced: a token is a retry
 // key for a bounded time, not forever.
 func (tx *Tx) insertClientToken(ctx context.Context, c *ClientToken, expired time.Time) error {
-	if _, err := tx.tx.ExecContext(ctx, `DELETE FROM client_tokens WHERE account_id = ? AND token = ? AND created_at < ?`,
+	if _, err := tx.e.ExecContext(ctx, `DELETE FROM client_tokens WHERE account_id = ? AND token = ? AND created_at < ?`,
 		c.AccountID, c.Token, ms(expired)); err != nil {
 		return fmt.Errorf("store: expire client token: %w", err)
 	}
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO client_tokens (account_id, token, action, fingerprint, resource, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := tx.e.ExecContext(ctx, `INSERT INTO client_tokens (account_id, token, action, fingerprint, resource, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		c.AccountID, c.Token, c.Action, c.Fingerprint, c.Resource, ms(c.CreatedAt))
 	if err != nil {
 		if errors.Is(mapErr(err), ErrConflict) {

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"sync/atomic"
 )
 
 // Group commit. With synchronous=FULL every commit costs an fsync, and a
@@ -23,14 +21,13 @@ type groupReq struct {
 }
 
 type committer struct {
-	db      *sql.DB
-	signing *atomic.Pointer[auditSigning]
-	reqs    chan groupReq
-	done    chan struct{}
+	s    *DB
+	reqs chan groupReq
+	done chan struct{}
 }
 
-func newCommitter(db *sql.DB, signing *atomic.Pointer[auditSigning]) *committer {
-	c := &committer{db: db, signing: signing, reqs: make(chan groupReq, maxGroup), done: make(chan struct{})}
+func newCommitter(s *DB) *committer {
+	c := &committer{s: s, reqs: make(chan groupReq, maxGroup), done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -99,12 +96,12 @@ func (c *committer) commit(batch []groupReq) {
 			r.res <- err
 		}
 	}
-	sqlTx, err := c.db.Begin()
+	sqlTx, err := c.s.begin(context.Background())
 	if err != nil {
 		fail(fmt.Errorf("store: begin group: %w", err))
 		return
 	}
-	tx := newTx(sqlTx, c.signing.Load())
+	tx := c.s.newTx(sqlTx)
 	errs := make([]error, len(batch))
 	for i, r := range batch {
 		if _, err := sqlTx.Exec(`SAVEPOINT w`); err != nil {

@@ -12,6 +12,10 @@ import (
 // TestGroupRollsBackOnlyTheFailingWrite runs concurrent writes through group
 // commit; the ones that fail after writing leave nothing, the rest commit.
 func TestGroupRollsBackOnlyTheFailingWrite(t *testing.T) {
+	eachBackend(t, testGroupRollsBackOnlyTheFailingWrite)
+}
+
+func testGroupRollsBackOnlyTheFailingWrite(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
 	boom := errors.New("refused after writing")
@@ -50,6 +54,10 @@ func TestGroupRollsBackOnlyTheFailingWrite(t *testing.T) {
 // rather than a cancellation that would have it undo the token key the row
 // points to.
 func TestGroupAnswersWithTheCommitsOutcome(t *testing.T) {
+	eachBackend(t, testGroupAnswersWithTheCommitsOutcome)
+}
+
+func testGroupAnswersWithTheCommitsOutcome(t *testing.T) {
 	db := openTest(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	err := db.Group(ctx, func(tx *Tx) error {

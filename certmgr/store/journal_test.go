@@ -23,12 +23,16 @@ func auditRows(t *testing.T, db *DB) []*AuditRecord {
 func refuseAudit(t *testing.T, db *DB) func() {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := db.db.ExecContext(ctx, `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit refused'); END`); err != nil {
-		t.Fatal(err)
+	for _, q := range refuseAuditSQL(db) {
+		if _, err := db.db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return func() {
-		if _, err := db.db.ExecContext(ctx, `DROP TRIGGER refuse_audit`); err != nil {
-			t.Fatal(err)
+		for _, q := range allowAuditSQL(db) {
+			if _, err := db.db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
@@ -43,6 +47,10 @@ func journalCtx(now time.Time) (context.Context, *Journal) {
 // the plain and the group-committed transaction; once the log accepts
 // records, the change and its records commit together.
 func TestChangeAndAuditRecordCommitTogether(t *testing.T) {
+	eachBackend(t, testChangeAndAuditRecordCommitTogether)
+}
+
+func testChangeAndAuditRecordCommitTogether(t *testing.T) {
 	for name, run := range map[string]func(db *DB, ctx context.Context, fn func(*Tx) error) error{
 		"Tx":    (*DB).Tx,
 		"Group": (*DB).Group,
@@ -99,6 +107,10 @@ func TestChangeAndAuditRecordCommitTogether(t *testing.T) {
 // call that failed after its change committed gets a second record naming
 // the failure, so the log never says only "OK" for it.
 func TestFlushWritesWhatNoChangeCarried(t *testing.T) {
+	eachBackend(t, testFlushWritesWhatNoChangeCarried)
+}
+
+func testFlushWritesWhatNoChangeCarried(t *testing.T) {
 	db := openTest(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 
@@ -140,7 +152,9 @@ func TestFlushWritesWhatNoChangeCarried(t *testing.T) {
 
 // Records appended from concurrent group-committed changes form one chain
 // with no gaps or forks.
-func TestGroupedJournalsChain(t *testing.T) {
+func TestGroupedJournalsChain(t *testing.T) { eachBackend(t, testGroupedJournalsChain) }
+
+func testGroupedJournalsChain(t *testing.T) {
 	db := openTest(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	const n = 40
@@ -177,7 +191,9 @@ func TestGroupedJournalsChain(t *testing.T) {
 // Key uses made before the caller is known (unsealing the AccessKey secret
 // to check a signature) wait for the caller's identity: a transaction that
 // commits meanwhile (storing the nonce) does not take them.
-func TestKeyUsesWaitForTheCaller(t *testing.T) {
+func TestKeyUsesWaitForTheCaller(t *testing.T) { eachBackend(t, testKeyUsesWaitForTheCaller) }
+
+func testKeyUsesWaitForTheCaller(t *testing.T) {
 	db := openTest(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	j := NewJournal("req-2", "127.0.0.1", func() time.Time { return now })
@@ -213,7 +229,9 @@ func TestKeyUsesWaitForTheCaller(t *testing.T) {
 
 // A key use after the operation's journal was flushed is refused, so the
 // caller can count it as unaudited instead of losing it silently.
-func TestJournalRefusesUsesAfterFlush(t *testing.T) {
+func TestJournalRefusesUsesAfterFlush(t *testing.T) { eachBackend(t, testJournalRefusesUsesAfterFlush) }
+
+func testJournalRefusesUsesAfterFlush(t *testing.T) {
 	db := openTest(t)
 	ctx, j := journalCtx(time.Now())
 	if !j.AddUse("token:sign/CKM_ECDSA", "k", "OK") {
@@ -234,7 +252,9 @@ func TestJournalRefusesUsesAfterFlush(t *testing.T) {
 // the bound; when it cannot sign, that transaction's change does not
 // happen, so the unsigned tail never grows past the bound. (The signature
 // itself is the token's business; here it is a marker.)
-func TestWriterSignsAtTheBound(t *testing.T) {
+func TestWriterSignsAtTheBound(t *testing.T) { eachBackend(t, testWriterSignsAtTheBound) }
+
+func testWriterSignsAtTheBound(t *testing.T) {
 	db := openTest(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var refuse bool

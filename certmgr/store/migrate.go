@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 )
 
 // migrations are applied in order, each once, each in its own transaction.
@@ -190,23 +192,97 @@ var migrations = []string{
 	UPDATE crls SET dirty = 1;`,
 }
 
-func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))`); err != nil {
-		return fmt.Errorf("store: migrations table: %w", err)
+// postgresOverrides replace a migration whose SQLite text PostgreSQL cannot
+// run as rewritten. Migration 8 copied tags out of SQLite's JSON columns;
+// a PostgreSQL database starts at a schema where that copy has nothing to
+// do (store copy brings rows over from a SQLite database already past it).
+var postgresOverrides = map[int]string{
+	8: `CREATE TABLE resource_tags (
+		account_id    TEXT NOT NULL,
+		resource_type TEXT NOT NULL CHECK (resource_type IN ('pca','kms')),
+		resource_id   TEXT NOT NULL,
+		tag_key       TEXT NOT NULL,
+		tag_value     TEXT NOT NULL,
+		PRIMARY KEY (account_id, resource_type, resource_id, tag_key)
+	);
+	ALTER TABLE ca_certificates ADD COLUMN alias_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE ca_certificates ADD COLUMN issuer_type TEXT NOT NULL DEFAULT 'local' CHECK (issuer_type IN ('local','external'));
+	ALTER TABLE issued_certificates ADD COLUMN alias_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE issued_certificates ADD COLUMN custom_identifier TEXT NOT NULL DEFAULT '';
+	CREATE UNIQUE INDEX issued_custom_identifier ON issued_certificates(account_id, custom_identifier) WHERE custom_identifier <> '';
+	CREATE INDEX issued_account_serial ON issued_certificates(account_id, serial);
+	CREATE INDEX issued_account_keyset ON issued_certificates(account_id, created_at, identifier);
+	CREATE INDEX issued_issuer_keyset ON issued_certificates(issuer_identifier, created_at, identifier);
+	CREATE INDEX ca_account_keyset ON ca_certificates(account_id, created_at, identifier);
+	CREATE INDEX audit_account_resource ON audit_log(account_id, resource, action, seq);`,
+}
+
+// migration returns migration v (1-based) in the store's dialect.
+func (s *DB) migration(v int) string {
+	if s.d != postgresDialect {
+		return migrations[v-1]
 	}
-	var current int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("store: read schema version: %w", err)
+	if o, ok := postgresOverrides[v]; ok {
+		return o
+	}
+	return postgresDDL(migrations[v-1])
+}
+
+// migrateLock is the advisory lock PostgreSQL migrations run under, so
+// nodes starting together migrate once.
+const migrateLock = 0x6d696772 // "migr"
+
+// ErrSchemaBehind: the database needs migrations and the caller asked for
+// none to run (a node that must not issue DDL).
+var ErrSchemaBehind = errors.New("store: the database schema is behind this binary; run certcustody migrate")
+
+// migrate brings the schema up to date. Against a current schema it reads
+// one row and issues no DDL, so a node can start beside others that are
+// serving, under a role without DDL rights. Migrations run only when the
+// schema is behind, under a lock (PostgreSQL: an advisory lock; SQLite:
+// each migration's write transaction), each re-checking the version so
+// two processes never apply one twice.
+func (s *DB) migrate(ctx context.Context) error {
+	current, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
 	}
 	if current > len(migrations) {
 		return fmt.Errorf("store: database schema version %d is newer than this binary (%d)", current, len(migrations))
 	}
+	if current == len(migrations) {
+		return nil
+	}
+	if s.noMigrate {
+		return ErrSchemaBehind
+	}
+	if s.d == postgresDialect {
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrateLock); err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLock)
+	}
+	if _, err := s.e.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrations table: %w", err)
+	}
 	for v := current + 1; v <= len(migrations); v++ {
 		err := s.Tx(ctx, func(tx *Tx) error {
-			if _, err := tx.tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			var now int
+			if err := tx.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&now); err != nil {
 				return err
 			}
-			_, err := tx.tx.ExecContext(ctx, `INSERT INTO schema_migrations(version) VALUES (?)`, v)
+			if now >= v {
+				return nil // another process applied it first
+			}
+			if _, err := tx.e.ExecContext(ctx, s.migration(v)); err != nil {
+				return err
+			}
+			_, err := tx.e.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().Unix())
 			return err
 		})
 		if err != nil {
@@ -216,9 +292,27 @@ func (s *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// SchemaVersion returns the applied schema version.
+// SchemaVersion returns the applied schema version, 0 for an empty
+// database, without creating anything.
 func (s *DB) SchemaVersion(ctx context.Context) (int, error) {
+	exists := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
+	if s.d == postgresDialect {
+		exists = `SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'`
+	}
+	var n int
+	if err := s.e.QueryRowContext(ctx, exists).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: read schema version: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
 	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
-	return v, err
+	if err := s.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: read schema version: %w", err)
+	}
+	return v, nil
 }
+
+// Migrations is how many migrations this binary knows: the schema version
+// it runs against.
+func Migrations() int { return len(migrations) }

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	sqlite3 "github.com/mattn/go-sqlite3"
+	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3"
 )
 
 var (
@@ -20,19 +20,31 @@ var (
 	ErrConflict = errors.New("store: conflict")
 )
 
-// DB is the SQLite store. It is safe for concurrent use.
+// DB is the store, on SQLite (the embedded default) or PostgreSQL (several
+// nodes). It is safe for concurrent use.
 type DB struct {
 	queries
 	db      *sql.DB
+	d       dialect
 	group   *committer
 	lastGC  atomicTime
 	signing atomic.Pointer[auditSigning] // set by SignAuditEvery
+	// noMigrate: a schema behind this binary is an error, not migrated.
+	noMigrate bool
 }
+
+// Option changes how a database is opened.
+type Option func(*DB)
+
+// WithoutMigrations opens a database without migrating it: a schema
+// behind the binary is ErrSchemaBehind. Nodes of a cluster can start this
+// way so that only "certcustody migrate" changes the schema.
+func WithoutMigrations() Option { return func(s *DB) { s.noMigrate = true } }
 
 // Open opens (creating if needed) the SQLite database at path and applies
 // pending migrations. A response is only sent after its row is committed,
 // so synchronous=FULL: a committed row survives power loss.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
@@ -43,14 +55,45 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &DB{db: db, queries: queries{e: db}}
-	s.group = newCommitter(db, &s.signing)
+	return open(ctx, db, sqliteDialect, opts)
+}
+
+// OpenURL opens the database a URL names: postgres:// or postgresql://
+// for PostgreSQL (through pgx), anything else as a SQLite file path.
+func OpenURL(ctx context.Context, url string, opts ...Option) (*DB, error) {
+	if !IsPostgresURL(url) {
+		return Open(ctx, url, opts...)
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("store: open PostgreSQL: %w", err)
+	}
+	// Several nodes share the server's connections; each keeps a few.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	return open(ctx, db, postgresDialect, opts)
+}
+
+// IsPostgresURL reports whether a database URL names PostgreSQL.
+func IsPostgresURL(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+func open(ctx context.Context, db *sql.DB, d dialect, opts []Option) (*DB, error) {
+	s := &DB{db: db, d: d, queries: queries{e: rebinder{db, d}}}
+	for _, o := range opts {
+		o(s)
+	}
+	s.group = newCommitter(s)
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// Backend names the database: "sqlite" or "postgres".
+func (s *DB) Backend() string { return s.d.String() }
 
 // Close stops the group committer and closes the database.
 func (s *DB) Close() error {
@@ -65,11 +108,11 @@ func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // otherwise. certmgr uses it to make a token change and its row atomic. The
 // audit records pending in ctx's Journal are appended before the commit.
 func (s *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	sqlTx, err := s.begin(ctx)
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return err
 	}
-	tx := newTx(sqlTx, s.signing.Load())
+	tx := s.newTx(sqlTx)
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -99,8 +142,30 @@ type Tx struct {
 	signing *auditSigning // nil: no checkpoints signed by the writer
 }
 
-func newTx(sqlTx *sql.Tx, signing *auditSigning) *Tx {
-	return &Tx{tx: sqlTx, queries: queries{e: sqlTx}, writers: writers{x: sqlTx}, signing: signing}
+func (s *DB) newTx(sqlTx *sql.Tx) *Tx {
+	r := rebinder{sqlTx, s.d}
+	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r}, signing: s.signing.Load()}
+}
+
+// writeLock is the advisory lock every PostgreSQL write transaction of
+// this store takes first: the writers of one audit chain take turns, as
+// SQLite's BEGIN IMMEDIATE makes them, so reading the chain's head and
+// appending after it cannot fork it.
+const writeLock = 0x63657274 // "cert"
+
+// begin starts a write transaction holding the store's write lock.
+func (s *DB) begin(ctx context.Context) (*sql.Tx, error) {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: begin: %w", err)
+	}
+	if s.d == postgresDialect {
+		if _, err := sqlTx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
+			_ = sqlTx.Rollback()
+			return nil, fmt.Errorf("store: write lock: %w", err)
+		}
+	}
+	return sqlTx, nil
 }
 
 // queries holds the read statements; DB runs them on their own, Tx inside
@@ -119,17 +184,6 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func mapErr(err error) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
-		return fmt.Errorf("%w: %v", ErrConflict, err)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	return err
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

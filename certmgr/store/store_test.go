@@ -3,26 +3,17 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 )
 
-func openTest(t *testing.T) *DB {
-	t.Helper()
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+func TestMigrationsApplyOnceAndReopen(t *testing.T) { eachBackend(t, testMigrationsApplyOnceAndReopen) }
 
-func TestMigrationsApplyOnceAndReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.db")
+func testMigrationsApplyOnceAndReopen(t *testing.T) {
+	path := testURL(t)
 	for range 2 {
-		db, err := Open(context.Background(), path)
+		db, err := OpenURL(context.Background(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,6 +26,10 @@ func TestMigrationsApplyOnceAndReopen(t *testing.T) {
 }
 
 func TestKMSCertificateScopedToAccount(t *testing.T) {
+	eachBackend(t, testKMSCertificateScopedToAccount)
+}
+
+func testKMSCertificateScopedToAccount(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -75,7 +70,9 @@ func TestKMSCertificateScopedToAccount(t *testing.T) {
 	}
 }
 
-func TestTxRollsBackOnError(t *testing.T) {
+func TestTxRollsBackOnError(t *testing.T) { eachBackend(t, testTxRollsBackOnError) }
+
+func testTxRollsBackOnError(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
 	boom := errors.New("token refused")
@@ -93,7 +90,9 @@ func TestTxRollsBackOnError(t *testing.T) {
 	}
 }
 
-func TestNonceIsSingleUseUntilExpiry(t *testing.T) {
+func TestNonceIsSingleUseUntilExpiry(t *testing.T) { eachBackend(t, testNonceIsSingleUseUntilExpiry) }
+
+func testNonceIsSingleUseUntilExpiry(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
 	now := time.Now()

@@ -92,7 +92,9 @@ func TestTagMigrationCopiesCreationTags(t *testing.T) {
 // TestTagStoreLimitsAndScope: at most 20 tags per resource (the 21st
 // fails and the caller's transaction rolls back), tags are per account
 // and per resource type, and the listing pages by (resource, key).
-func TestTagStoreLimitsAndScope(t *testing.T) {
+func TestTagStoreLimitsAndScope(t *testing.T) { eachBackend(t, testTagStoreLimitsAndScope) }
+
+func testTagStoreLimitsAndScope(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t)
 	var tags []Tag
