@@ -130,18 +130,38 @@ func (b *AuditBreak) Error() string { return fmt.Sprintf("audit record %d: %s", 
 // one in sequence, chain to its hash and hash to its stored value, and each
 // checkpoint must be signed by pub over the record at its sequence.
 func (m *Manager) VerifyAudit(ctx context.Context, pub crypto.PublicKey) (*AuditReport, error) {
+	return VerifyAuditLog(ctx, m.db, pub)
+}
+
+// AuditLog is what an audit check reads: the records in sequence and the
+// signed checkpoints. *store.DB is one, and so is *store.Tx, so that a log
+// can be checked before the transaction that wrote it commits (store copy
+// checks its copy that way and rolls back a copy that does not verify).
+type AuditLog interface {
+	WalkAudit(ctx context.Context, fn func(*store.AuditRecord) error) error
+	AuditCheckpoints(ctx context.Context) (map[int64]*store.AuditCheckpoint, error)
+}
+
+var (
+	_ AuditLog = (*store.DB)(nil)
+	_ AuditLog = (*store.Tx)(nil)
+)
+
+// VerifyAuditLog is VerifyAudit on any log, with no token: checking needs
+// only the records and the pinned public key, never the audit key itself.
+func VerifyAuditLog(ctx context.Context, log AuditLog, pub crypto.PublicKey) (*AuditReport, error) {
 	ecPub, ok := pub.(*ecdsa.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("audit public key must be ECDSA P-256")
 	}
-	cps, err := m.db.AuditCheckpoints(ctx)
+	cps, err := log.AuditCheckpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rep := &AuditReport{}
 	prev := make([]byte, sha256.Size)
 	var last int64
-	err = m.db.WalkAudit(ctx, func(r *store.AuditRecord) error {
+	err = log.WalkAudit(ctx, func(r *store.AuditRecord) error {
 		switch {
 		case r.Seq != last+1:
 			return &AuditBreak{Seq: last + 1, Reason: fmt.Sprintf("missing (next stored record is %d)", r.Seq)}

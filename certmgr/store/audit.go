@@ -143,9 +143,10 @@ func (s *DB) InsertAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) erro
 	return err
 }
 
-// WalkAudit calls fn for every record in sequence order.
-func (s *DB) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) error {
-	rows, err := s.e.QueryContext(ctx, `SELECT seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash FROM audit_log ORDER BY seq`)
+// WalkAudit calls fn for every record in sequence order. A Tx has it too,
+// so a check can read a log that is not yet committed (store copy does).
+func (q queries) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) error {
+	rows, err := q.e.QueryContext(ctx, `SELECT seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return err
 	}
@@ -165,8 +166,8 @@ func (s *DB) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) error {
 }
 
 // AuditCheckpoints returns every checkpoint by sequence.
-func (s *DB) AuditCheckpoints(ctx context.Context) (map[int64]*AuditCheckpoint, error) {
-	rows, err := s.e.QueryContext(ctx, `SELECT seq, head_hash, signature, at FROM audit_checkpoints`)
+func (q queries) AuditCheckpoints(ctx context.Context) (map[int64]*AuditCheckpoint, error) {
+	rows, err := q.e.QueryContext(ctx, `SELECT seq, head_hash, signature, at FROM audit_checkpoints`)
 	if err != nil {
 		return nil, err
 	}
