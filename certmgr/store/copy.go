@@ -284,36 +284,38 @@ func fkOrder(tables []copyTable) ([]copyTable, error) {
 	}
 	placed := map[string]bool{}
 	out := make([]copyTable, 0, len(tables))
+	ready := func(t copyTable) bool {
+		for _, p := range t.parents {
+			if known[p] && !placed[p] {
+				return false
+			}
+		}
+		return true
+	}
 	for len(out) < len(tables) {
-		progress := false
+		// Each time the first ready table by name: a child follows its
+		// parent as soon as it can, which reads well in the summary.
+		next := -1
+		for i, t := range tables {
+			if !placed[t.name] && ready(t) {
+				next = i
+				break
+			}
+		}
+		if next >= 0 {
+			out = append(out, tables[next])
+			placed[tables[next].name] = true
+			continue
+		}
+		var left []string
 		for _, t := range tables {
-			if placed[t.name] {
-				continue
-			}
-			ready := true
-			for _, p := range t.parents {
-				if known[p] && !placed[p] {
-					ready = false
-					break
-				}
-			}
-			if ready {
-				out = append(out, t)
-				placed[t.name] = true
-				progress = true
+			if !placed[t.name] {
+				left = append(left, t.name)
 			}
 		}
-		if !progress {
-			var left []string
-			for _, t := range tables {
-				if !placed[t.name] {
-					left = append(left, t.name)
-				}
-			}
-			sort.Strings(left)
-			return nil, fmt.Errorf("%w: the foreign keys of tables %s form a cycle; store copy needs an order in which every parent comes first",
-				ErrCopySource, strings.Join(left, ", "))
-		}
+		sort.Strings(left)
+		return nil, fmt.Errorf("%w: tables %s reference each other in a cycle (or hang below one); store copy needs an order in which every parent comes first",
+			ErrCopySource, strings.Join(left, ", "))
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,9 +32,6 @@ func openApp(ctx context.Context, g *globalFlags) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Database.URL != "" {
-		return nil, errors.New("database.url: only the embedded SQLite database is implemented so far; unset CERTCUSTODY_DATABASE_URL")
-	}
 	keys, mode, err := openKeystore(ctx, g, c)
 	if err != nil {
 		return nil, err
@@ -44,7 +40,11 @@ func openApp(ctx context.Context, g *globalFlags) (*app, error) {
 		keys.Close()
 		return nil, err
 	}
-	db, err := store.Open(ctx, filepath.Join(g.dataDir, dbFileName))
+	dbURL := c.Database.URL // PostgreSQL (or another SQLite path); else the embedded file
+	if dbURL == "" {
+		dbURL = filepath.Join(g.dataDir, dbFileName)
+	}
+	db, err := store.OpenURL(ctx, dbURL)
 	if err != nil {
 		keys.Close()
 		return nil, err
