@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"encoding/pem"
@@ -426,4 +430,60 @@ func copyFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestStoreCopyRefusesBadArguments: without --to, with a --to that is not
+// PostgreSQL, or without the pinned audit public key, store copy fails
+// naming the fix and the target is not touched.
+func TestStoreCopyRefusesBadArguments(t *testing.T) {
+	dataDir := t.TempDir()
+	fresh := pgclustertest.Database(t, pgCluster)
+	sqliteTarget := filepath.Join(t.TempDir(), "target.db")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no target", []string{"store", "copy"}, `required flag(s) "to" not set`},
+		{"SQLite target", []string{"store", "copy", "--public-key", writeTestPublicKey(t), "--to", sqliteTarget}, "not a PostgreSQL URL"},
+		{"no public key", []string{"store", "copy", "--to", fresh}, "pass --public-key"},
+		{"no source", []string{"store", "copy", "--public-key", writeTestPublicKey(t), "--to", fresh}, "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := newRootCmd()
+			root.SetArgs(append([]string{"--data-dir", dataDir}, tc.args...))
+			root.SetOut(io.Discard)
+			err := root.Execute()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v: %v, want an error saying %q", tc.args, err, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(sqliteTarget); !os.IsNotExist(err) {
+		t.Errorf("a refused SQLite target was created: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, dbFileName)); !os.IsNotExist(err) {
+		t.Errorf("a refused copy created the source: %v", err)
+	}
+	if n := rawStrings(t, openRaw(t, "pgx", fresh), `SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`); len(n) != 0 {
+		t.Errorf("a refused copy created tables %v", n)
+	}
+}
+
+// writeTestPublicKey writes a P-256 public key as audit verify reads it.
+func writeTestPublicKey(t *testing.T) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "audit.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
