@@ -575,3 +575,17 @@ func TestFKOrderRefusesCycles(t *testing.T) {
 		t.Fatalf("order %v", order)
 	}
 }
+
+// TestRedactURL: a password never reaches a summary or an error, in the
+// user part or as a parameter.
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:secret@h:5432/db?sslmode=disable": "postgres://u:xxxxx@h:5432/db?sslmode=disable",
+		"postgres://u@h/db?password=secret":             "postgres://u@h/db?password=xxxxx",
+		"postgres://u@h/db":                             "postgres://u@h/db",
+	} {
+		if got := RedactURL(in); got != want || strings.Contains(got, "secret") {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
