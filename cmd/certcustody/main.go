@@ -32,6 +32,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", "./certcustody-data", "data directory (database, embedded token, bootstrap credentials)")
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML config file (default: <data-dir>/config.yaml when present)")
-	root.AddCommand(newTokenCmd(g), newServeCmd(g), newAccessKeyCmd(g), newCallCmd(g), newBenchCmd(g), newAuditCmd(g))
+	root.AddCommand(newTokenCmd(g), newServeCmd(g), newAccessKeyCmd(g), newCallCmd(g), newBenchCmd(g), newAuditCmd(g), newMigrateCmd(g))
 	return root
 }
