@@ -56,3 +56,9 @@ func (s *DB) HasAccounts(ctx context.Context) (bool, error) {
 	}
 	return n > 0, nil
 }
+
+// LockCRLBuild holds a CA's CRL-build lock across the cluster: one node
+// builds a CA's CRL at a time, and the next finds it built.
+func (s *DB) LockCRLBuild(ctx context.Context, ca string) (func(), error) {
+	return s.sessionLock(ctx, lockKey("crl", ca))
+}
