@@ -190,6 +190,13 @@ var migrations = []string{
 	// could have cleared the mark without listing a revocation.
 	`ALTER TABLE crls ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
 	UPDATE crls SET dirty = 1;`,
+	// 11: the nodes serving this database, each with a heartbeat, so every
+	// node can enforce its share of the per-user rates.
+	`CREATE TABLE nodes (
+		id           TEXT PRIMARY KEY,
+		started_at   INTEGER NOT NULL,
+		heartbeat_at INTEGER NOT NULL
+	);`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot

@@ -252,6 +252,12 @@ func TestTwoNodesOneService(t *testing.T) {
 		t.Fatalf("service keys in the shared token: %v, want one KEK, one wrapping key and one audit key", service)
 	}
 
+	// Both nodes registered; each enforces half of a user's rate.
+	var live int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM nodes`).Scan(&live); err != nil || live != 2 {
+		t.Fatalf("%d nodes registered (%v), want 2", live, err)
+	}
+
 	// A request replayed to the other node is refused.
 	form := signed(ak, "2016-01-20", "ListCertificates", nil)
 	if status, m := a.post(t, form); status != http.StatusOK {
@@ -301,9 +307,13 @@ func TestTwoNodesOneService(t *testing.T) {
 		}
 	}
 
-	// The audit log, written by both nodes, verifies.
+	// The audit log, written by both nodes, verifies; nodes that stop
+	// leave the registry.
 	a.stop(t)
 	b.stop(t)
+	if err := db.QueryRow(`SELECT COUNT(*) FROM nodes`).Scan(&live); err != nil || live != 0 {
+		t.Fatalf("%d nodes still registered after both stopped (%v)", live, err)
+	}
 	out := runCLIEnv(t, bin, a.env(tok), "--data-dir", a.dataDir, "audit", "verify")
 	if !strings.Contains(out, `"Records"`) {
 		t.Fatalf("audit verify: %s", out)

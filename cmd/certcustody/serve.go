@@ -14,6 +14,7 @@ import (
 
 	"github.com/certcustody/certcustody/certmgr"
 	"github.com/certcustody/certcustody/server"
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 )
@@ -62,10 +63,15 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	}
 	sweepOrphans(ctx, a, log) // keys left by a kill before their row committed
 	allowV1 := a.cfg.Auth.AllowV1 == nil || *a.cfg.Auth.AllowV1
+	th := &server.Throttle{Rate: rate.Limit(a.cfg.Throttle.QPS), Burst: a.cfg.Throttle.QPS, ByAction: a.cfg.Throttle.ByAction}
+	// Every node registers with a heartbeat and enforces its share of the
+	// per-user rates (with SQLite there is one node).
+	nodeID := uuid.NewString()
+	heartbeat(ctx, a, th, nodeID, log)
 	srv := server.New(server.Config{
 		KMS: a.mgr, PrivateCA: a.mgr, Principals: a.mgr, Nonces: a.mgr, Custody: string(a.mode),
 		AllowV1: allowV1, Region: a.cfg.Region, Logger: log,
-		Throttle:     &server.Throttle{Rate: rate.Limit(a.cfg.Throttle.QPS), Burst: a.cfg.Throttle.QPS, ByAction: a.cfg.Throttle.ByAction},
+		Throttle:     th,
 		TokenStats:   a.keys.Stats,
 		Auditor:      a.mgr,
 		ClientTokens: a.mgr,
@@ -95,6 +101,8 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	defer tick.Stop()
 	sweepTick := time.NewTicker(certmgr.SweepEvery)
 	defer sweepTick.Stop()
+	beat := time.NewTicker(heartbeatEvery)
+	defer beat.Stop()
 	for running := true; running; {
 		select {
 		case err := <-errc:
@@ -103,6 +111,8 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 			signAuditHead(ctx, a, log)
 		case <-sweepTick.C:
 			sweepOrphans(ctx, a, log)
+		case <-beat.C:
+			heartbeat(ctx, a, th, nodeID, log)
 		case <-ctx.Done():
 			running = false
 		}
@@ -114,6 +124,9 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 		return err
 	}
 	signAuditHead(sctx, a, log)
+	if err := a.db.LeaveCluster(sctx, nodeID); err != nil {
+		log.Error("cluster: cannot leave", "err", err)
+	}
 	return nil
 }
 
