@@ -197,6 +197,42 @@ var migrations = []string{
 		started_at   INTEGER NOT NULL,
 		heartbeat_at INTEGER NOT NULL
 	);`,
+	// 12: one audit hash chain per node. A record's sequence counts within
+	// its chain; a checkpoint signs its chain's head and names the heads of
+	// the other chains it saw. The embedded default has one chain, ''.
+	`CREATE TABLE audit_log_chained (
+		chain         TEXT NOT NULL DEFAULT '',
+		seq           INTEGER NOT NULL,
+		at            INTEGER NOT NULL,
+		request_id    TEXT NOT NULL,
+		account_id    TEXT NOT NULL,
+		access_key_id TEXT NOT NULL,
+		action        TEXT NOT NULL,
+		resource      TEXT NOT NULL,
+		code          TEXT NOT NULL,
+		source_ip     TEXT NOT NULL,
+		prev_hash     BLOB NOT NULL,
+		hash          BLOB NOT NULL,
+		PRIMARY KEY (chain, seq)
+	);
+	INSERT INTO audit_log_chained (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash)
+		SELECT '', seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash FROM audit_log;
+	DROP TABLE audit_log;
+	ALTER TABLE audit_log_chained RENAME TO audit_log;
+	CREATE INDEX audit_account_resource ON audit_log(account_id, resource, action, seq);
+	CREATE TABLE audit_checkpoints_chained (
+		chain     TEXT NOT NULL DEFAULT '',
+		seq       INTEGER NOT NULL,
+		head_hash BLOB NOT NULL,
+		signature BLOB NOT NULL,
+		at        INTEGER NOT NULL,
+		heads     TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (chain, seq)
+	);
+	INSERT INTO audit_checkpoints_chained (chain, seq, head_hash, signature, at)
+		SELECT '', seq, head_hash, signature, at FROM audit_checkpoints;
+	DROP TABLE audit_checkpoints;
+	ALTER TABLE audit_checkpoints_chained RENAME TO audit_checkpoints;`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot

@@ -42,7 +42,11 @@ func openApp(ctx context.Context, g *globalFlags) (*app, error) {
 	if url == "" {
 		url = filepath.Join(g.dataDir, dbFileName)
 	}
-	db, err := store.OpenURL(ctx, url)
+	var opts []store.Option
+	if store.IsPostgresURL(url) {
+		opts = append(opts, store.WithAuditChain(nodeChain(g.dataDir)))
+	}
+	db, err := store.OpenURL(ctx, url, opts...)
 	if err != nil {
 		return nil, err
 	}

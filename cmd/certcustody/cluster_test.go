@@ -307,16 +307,54 @@ func TestTwoNodesOneService(t *testing.T) {
 		}
 	}
 
-	// The audit log, written by both nodes, verifies; nodes that stop
-	// leave the registry.
+	// Records from both nodes interleave under load: each node appends to
+	// its own chain, without a lock the other waits on.
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := []*node{a, b}[i%2]
+			if status, m := n.post(t, signed(ak, "2016-01-20", "CreateCertificate", map[string]string{"KeySpec": "EC_P256", "Subject": "CN=load,OU=ops,O=Example,C=CN"})); status != http.StatusOK {
+				t.Errorf("load on %s: %d %v", n.name, status, m)
+			}
+		}()
+	}
+	wg.Wait()
+
+	// The audit log, written by both nodes, verifies chain by chain; nodes
+	// that stop leave the registry.
 	a.stop(t)
 	b.stop(t)
 	if err := db.QueryRow(`SELECT COUNT(*) FROM nodes`).Scan(&live); err != nil || live != 0 {
 		t.Fatalf("%d nodes still registered after both stopped (%v)", live, err)
 	}
+	var rep struct {
+		Records int64
+		Chains  []struct {
+			Chain        string
+			Records      int64
+			UnsignedTail int64
+		}
+	}
 	out := runCLIEnv(t, bin, a.env(tok), "--data-dir", a.dataDir, "audit", "verify")
-	if !strings.Contains(out, `"Records"`) {
-		t.Fatalf("audit verify: %s", out)
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Chains) != 2 || rep.Chains[0].Records < 20 || rep.Chains[1].Records < 20 {
+		t.Fatalf("audit verify of two nodes: %v\n%s", err, out)
+	}
+	for _, c := range rep.Chains {
+		if c.UnsignedTail != 0 {
+			t.Errorf("chain %s has %d unsigned records after a clean stop", c.Chain, c.UnsignedTail)
+		}
+	}
+	// A record deleted from one node's chain is named by verify.
+	if _, err := db.Exec(`DELETE FROM audit_log WHERE chain = $1 AND seq = 3`, rep.Chains[1].Chain); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--data-dir", a.dataDir, "audit", "verify")
+	cmd.Env = a.env(tok)
+	broken, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(broken), rep.Chains[1].Chain) || !strings.Contains(string(broken), "record 3") {
+		t.Fatalf("audit verify after a deletion: %v\n%s", err, broken)
 	}
 }
 

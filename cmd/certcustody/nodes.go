@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/certcustody/certcustody/server"
@@ -30,4 +34,17 @@ func heartbeat(ctx context.Context, a *app, th *server.Throttle, id string, log 
 		return
 	}
 	th.SetShare(n, now)
+}
+
+// nodeChain names this node's audit chain: stable across restarts of the
+// node (its host and data directory), distinct between nodes, so a node
+// goes on appending to its own chain and never waits for another's.
+func nodeChain(dataDir string) string {
+	host, _ := os.Hostname()
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(host + "\x00" + abs))
+	return "node-" + hex.EncodeToString(sum[:6])
 }
