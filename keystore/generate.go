@@ -37,10 +37,13 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (*Key, error)
 }
 
 func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error) {
-	if !ValidKeyID(req.ID) || strings.HasPrefix(req.ID, serviceIDPrefix) {
+	// Service IDs are ours alone; the one service key made on demand is
+	// the TLS key, and it has exactly one ID and one purpose.
+	tlsKey := req.ID == TLSKeyID && req.Purpose == PurposeTLS
+	if !ValidKeyID(req.ID) || (strings.HasPrefix(req.ID, serviceIDPrefix) && !tlsKey) {
 		return nil, fmt.Errorf("keystore: invalid key ID %q", req.ID)
 	}
-	if req.Purpose != PurposeKMS && req.Purpose != PurposeCA && req.Purpose != PurposeSign {
+	if req.Purpose != PurposeKMS && req.Purpose != PurposeCA && req.Purpose != PurposeSign && !tlsKey {
 		return nil, fmt.Errorf("%w: purpose %v", ErrUnsupported, req.Purpose)
 	}
 	if req.Purpose != PurposeKMS {
