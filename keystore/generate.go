@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error)
 	}
 	if req.Purpose != PurposeKMS && req.Purpose != PurposeCA && req.Purpose != PurposeSign && !tlsKey {
 		return nil, fmt.Errorf("%w: purpose %v", ErrUnsupported, req.Purpose)
+	}
+	if tlsKey && !slices.Contains(TLSAlgorithms, req.Algorithm) {
+		return nil, fmt.Errorf("%w: TLS key algorithm %q (have %v)", ErrUnsupported, req.Algorithm, TLSAlgorithms)
 	}
 	if req.Purpose != PurposeKMS {
 		req.Exportable = false

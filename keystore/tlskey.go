@@ -3,7 +3,6 @@ package keystore
 import (
 	"context"
 	"crypto"
-	"fmt"
 	"io"
 )
 
@@ -21,15 +20,9 @@ var TLSAlgorithms = []Algorithm{ECP256, ECP384, RSA2048, RSA3072, RSA4096}
 // GenerateTLSKey creates the TLS key (TLSKeyID) in the token: sign-only,
 // never extractable, not modifiable, with CKA_ALLOWED_MECHANISMS limited to
 // the signature mechanisms TLS uses. A TLS key already in the token is
-// ErrKeyExists; the caller decides whether to reuse it.
+// ErrKeyExists; the caller decides whether to reuse it. Generate with
+// this ID and PurposeTLS is the same call.
 func (s *Store) GenerateTLSKey(ctx context.Context, alg Algorithm) (*Key, error) {
-	ok := false
-	for _, a := range TLSAlgorithms {
-		ok = ok || a == alg
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: TLS key algorithm %q (have %v)", ErrUnsupported, alg, TLSAlgorithms)
-	}
 	return s.Generate(ctx, GenerateRequest{ID: TLSKeyID, Algorithm: alg, Purpose: PurposeTLS})
 }
 

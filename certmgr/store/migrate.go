@@ -181,6 +181,10 @@ var migrations = []string{
 		created_at  INTEGER NOT NULL,
 		PRIMARY KEY (account_id, token)
 	) WITHOUT ROWID;`,
+	// 10: the verified TLS client certificate's subject on a call's audit
+	// record ('' for records before it and calls without one; see
+	// AuditRecord.ComputeHash).
+	`ALTER TABLE audit_log ADD COLUMN client_cert TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *DB) migrate(ctx context.Context) error {
