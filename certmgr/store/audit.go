@@ -29,7 +29,7 @@ type AuditRecord struct {
 	// certificate the call came over; empty without one.
 	ClientCert string
 	PrevHash   []byte
-	Hash        []byte
+	Hash       []byte
 }
 
 // ComputeHash returns the record's chain hash from its fields and PrevHash.
