@@ -15,7 +15,9 @@ import (
 
 // AuditRecord is one entry of the audit log. Hash = SHA-256(PrevHash ‖
 // seq ‖ each field length-prefixed), so editing, deleting or reordering a
-// record breaks the chain at that record.
+// record breaks the chain at that record. ClientCert, added later, is
+// hashed only when set: records written before it existed (and every
+// record of a call without a client certificate) hash as they always did.
 type AuditRecord struct {
 	// Chain is the hash chain the record is on: one per node of a cluster
 	// (the embedded default has one, ""). Seq counts within it.
@@ -29,8 +31,11 @@ type AuditRecord struct {
 	Resource    string
 	Code        string
 	SourceIP    string
-	PrevHash    []byte
-	Hash        []byte
+	// ClientCert is the subject (RFC 2253) of the verified TLS client
+	// certificate the call came over; empty without one.
+	ClientCert string
+	PrevHash   []byte
+	Hash       []byte
 }
 
 // ComputeHash returns the record's chain hash from its fields and PrevHash.
@@ -47,7 +52,13 @@ func (r *AuditRecord) ComputeHash() []byte {
 	h.Write(n[:])
 	binary.BigEndian.PutUint64(n[:], uint64(r.At.UnixMilli()))
 	h.Write(n[:])
-	for _, f := range []string{r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP} {
+	fields := []string{r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP}
+	if r.ClientCert != "" {
+		// Length-prefixed like the rest, so a record with it can never
+		// hash like one without it.
+		fields = append(fields, r.ClientCert)
+	}
+	for _, f := range fields {
 		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
 		h.Write(n[:])
 		h.Write([]byte(f))
@@ -157,8 +168,8 @@ func (tx *Tx) appendRecord(ctx context.Context, r *AuditRecord) error {
 	}
 	r.Seq, r.PrevHash = seq+1, prev
 	r.Hash = r.ComputeHash()
-	_, err = tx.e.ExecContext(ctx, `INSERT INTO audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`, r.Chain, r.Seq, ms(r.At), r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP, r.PrevHash, r.Hash)
+	_, err = tx.e.ExecContext(ctx, `INSERT INTO audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, r.Chain, r.Seq, ms(r.At), r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP, r.ClientCert, r.PrevHash, r.Hash)
 	if err != nil {
 		return fmt.Errorf("store: append audit record: %w", err)
 	}
@@ -245,7 +256,7 @@ func (s *DB) OtherChainHeads(ctx context.Context) ([]ChainHead, error) {
 // WalkAudit calls fn for every record, chain by chain, each in sequence
 // order.
 func (s *DB) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) error {
-	rows, err := s.e.QueryContext(ctx, `SELECT chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash
+	rows, err := s.e.QueryContext(ctx, `SELECT chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash
 		FROM audit_log ORDER BY chain, seq`)
 	if err != nil {
 		return err
@@ -254,7 +265,7 @@ func (s *DB) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) error {
 	for rows.Next() {
 		var r AuditRecord
 		var at int64
-		if err := rows.Scan(&r.Chain, &r.Seq, &at, &r.RequestID, &r.AccountID, &r.AccessKeyID, &r.Action, &r.Resource, &r.Code, &r.SourceIP, &r.PrevHash, &r.Hash); err != nil {
+		if err := rows.Scan(&r.Chain, &r.Seq, &at, &r.RequestID, &r.AccountID, &r.AccessKeyID, &r.Action, &r.Resource, &r.Code, &r.SourceIP, &r.ClientCert, &r.PrevHash, &r.Hash); err != nil {
 			return err
 		}
 		r.At = fromMS(at)

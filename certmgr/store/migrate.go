@@ -197,7 +197,11 @@ var migrations = []string{
 		started_at   INTEGER NOT NULL,
 		heartbeat_at INTEGER NOT NULL
 	);`,
-	// 12: one audit hash chain per node. A record's sequence counts within
+	// 12: the verified TLS client certificate's subject on a call's audit
+	// record ('' for records before it and calls without one; see
+	// AuditRecord.ComputeHash).
+	`ALTER TABLE audit_log ADD COLUMN client_cert TEXT NOT NULL DEFAULT '';`,
+	// 13: one audit hash chain per node. A record's sequence counts within
 	// its chain; a checkpoint signs its chain's head and names the heads of
 	// the other chains it saw. The embedded default has one chain, ''.
 	`CREATE TABLE audit_log_chained (
@@ -211,12 +215,13 @@ var migrations = []string{
 		resource      TEXT NOT NULL,
 		code          TEXT NOT NULL,
 		source_ip     TEXT NOT NULL,
+		client_cert   TEXT NOT NULL DEFAULT '',
 		prev_hash     BLOB NOT NULL,
 		hash          BLOB NOT NULL,
 		PRIMARY KEY (chain, seq)
 	);
-	INSERT INTO audit_log_chained (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash)
-		SELECT '', seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash FROM audit_log;
+	INSERT INTO audit_log_chained (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)
+		SELECT '', seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash FROM audit_log;
 	DROP TABLE audit_log;
 	ALTER TABLE audit_log_chained RENAME TO audit_log;
 	CREATE INDEX audit_account_resource ON audit_log(account_id, resource, action, seq);
