@@ -341,11 +341,3 @@ func extensionRequest(p Params) (certmgr.ExtensionRequest, error) {
 	return r, nil
 }
 
-// pageParams reads CurrentPage and ShowSize.
-func pageParams(p Params) (page, size int, err error) {
-	if page, err = p.Int("CurrentPage", 1); err != nil {
-		return 0, 0, err
-	}
-	size, err = p.Int("ShowSize", 20)
-	return page, size, err
-}
