@@ -340,4 +340,3 @@ func extensionRequest(p Params) (certmgr.ExtensionRequest, error) {
 	}
 	return r, nil
 }
-
