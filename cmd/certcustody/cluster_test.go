@@ -206,21 +206,41 @@ func (n *node) ok(t *testing.T, ak map[string]string, version, action string, pa
 
 func str(v any) string { s, _ := v.(string); return s }
 
-// TestTwoNodesOneService: two serve processes on one PostgreSQL database
-// and one SoftHSM token, started at the same moment on empty ones, behave
-// as one service.
-func TestTwoNodesOneService(t *testing.T) {
-	bin := buildBinary(t)
+// startCluster builds the binary and starts two nodes, at the same
+// moment, on a fresh PostgreSQL database and a fresh shared token.
+func startCluster(t *testing.T) (bin, dbURL string, tok *clusterToken, a, b *node) {
+	t.Helper()
+	bin = buildBinary(t)
 	pg, stopPG := pgclustertest.Start()
-	defer stopPG()
-	dbURL := pgclustertest.Database(t, pg)
-	tok := newClusterToken(t)
-	a, b := newNode(t, "a", dbURL, tok), newNode(t, "b", dbURL, tok)
+	t.Cleanup(stopPG)
+	dbURL = pgclustertest.Database(t, pg)
+	tok = newClusterToken(t)
+	a, b = newNode(t, "a", dbURL, tok), newNode(t, "b", dbURL, tok)
 	a.start(t, bin, tok)
 	b.start(t, bin, tok)
 	a.ready(t)
 	b.ready(t)
+	return bin, dbURL, tok, a, b
+}
 
+// bootstrapOf returns the bootstrap credentials, from whichever node made
+// them.
+func bootstrapOf(t *testing.T, nodes ...*node) map[string]string {
+	t.Helper()
+	for _, n := range nodes {
+		if _, err := os.Stat(filepath.Join(n.dataDir, bootstrapFileName)); err == nil {
+			return readBootstrap(t, n.dataDir)
+		}
+	}
+	t.Fatal("no node made the bootstrap credentials")
+	return nil
+}
+
+// TestTwoNodesOneService: two serve processes on one PostgreSQL database
+// and one SoftHSM token, started at the same moment on empty ones, behave
+// as one service.
+func TestTwoNodesOneService(t *testing.T) {
+	bin, dbURL, tok, a, b := startCluster(t)
 	// First start: one bootstrap account, one set of service keys.
 	var ak map[string]string
 	boots := 0
@@ -407,4 +427,88 @@ func crlText(t *testing.T, der []byte) string {
 		t.Fatalf("openssl crl: %v\n%s", err, out)
 	}
 	return string(out)
+}
+
+// TestNodeKilledUnderLoad: one of two nodes is killed with SIGKILL while
+// both issue certificates; the other keeps answering, every acknowledged
+// certificate is there, no serial repeats, and the audit log verifies
+// (the dead node's unsigned tail is reported, not a break).
+func TestNodeKilledUnderLoad(t *testing.T) {
+	bin, dbURL, tok, a, b := startCluster(t)
+	ak := bootstrapOf(t, a, b)
+	subject := map[string]string{"CommonName": "Kill Root", "Organization": "Example", "OrganizationUnit": "PKI", "Locality": "Hangzhou",
+		"State": "Zhejiang", "CountryCode": "CN", "Algorithm": "ECC_256", "Years": "5"}
+	root := a.ok(t, ak, "2020-06-30", "CreateRootCACertificate", subject)
+	subject["CommonName"], subject["ParentIdentifier"], subject["Years"] = "Kill Sub", str(root["Identifier"]), "2"
+	sub := str(a.ok(t, ak, "2020-06-30", "CreateSubCACertificate", subject)["Identifier"])
+
+	var mu sync.Mutex
+	acked := map[string]string{} // identifier → serial
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := []*node{a, b}[i%2]
+			for j := 0; ; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				form := signed(ak, "2020-06-30", "CreateServerCertificate", map[string]string{"ParentIdentifier": sub, "Algorithm": "ECC_256",
+					"CommonName": "kill.example.com", "Domain": "kill.example.com", "Days": "5"})
+				resp, err := http.Post("http://"+n.addr+"/", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+				if err != nil {
+					continue // the killed node's connections fail: not acknowledged
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var m map[string]any
+				if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &m) == nil {
+					mu.Lock()
+					acked[str(m["Identifier"])] = str(m["SerialNumber"])
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond) // load on both nodes before the kill
+	if err := a.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-a.exited
+	mu.Lock()
+	atKill := len(acked)
+	mu.Unlock()
+	time.Sleep(1500 * time.Millisecond) // B alone
+	close(stop)
+	wg.Wait()
+	if atKill == 0 || len(acked) <= atKill {
+		t.Fatalf("acknowledged %d certificates before the kill and %d in all: B did not keep answering", atKill, len(acked))
+	}
+	for id := range acked {
+		if status, m := b.post(t, signed(ak, "2020-06-30", "DescribeClientCertificate", map[string]string{"Identifier": id})); status != http.StatusOK {
+			t.Fatalf("acknowledged certificate %s is gone after the kill: %d %v", id, status, m)
+		}
+	}
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var dup int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM (SELECT issuer_identifier, serial FROM issued_certificates GROUP BY issuer_identifier, serial HAVING COUNT(*) > 1) d`).Scan(&dup); err != nil || dup != 0 {
+		t.Fatalf("%d repeated serials (%v)", dup, err)
+	}
+	b.stop(t)
+	var rep struct {
+		Verified bool
+		Chains   []struct{ Chain string }
+	}
+	out := runCLIEnv(t, bin, b.env(tok), "--data-dir", b.dataDir, "audit", "verify")
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || !rep.Verified || len(rep.Chains) != 2 {
+		t.Fatalf("audit verify after a node was killed: %v\n%s", err, out)
+	}
 }
