@@ -196,7 +196,6 @@ func resourceIDs(p Params) ([]string, error) {
 	return ids, nil
 }
 
-
 func tagResourcesRequest(p Params) (certmgr.TagResourcesRequest, error) {
 	ids, err := resourceIDs(p)
 	if err != nil {
