@@ -28,6 +28,16 @@ func (m *Manager) StartAudit(ctx context.Context, requestID, sourceIP string) (c
 	return store.WithJournal(ctx, j), &Journal{m: m, j: j}
 }
 
+// SetClientCert records the subject of the verified TLS client
+// certificate the call came over, for its audit record; call it before
+// SetCaller.
+func (a *Journal) SetClientCert(subject string) {
+	if a == nil || subject == "" {
+		return
+	}
+	a.j.SetClientCert(subject)
+}
+
 // SetCaller names the authenticated caller and the call: action is
 // "Version/Action", resource the ARN the call is authorized against.
 func (a *Journal) SetCaller(c Caller, action, resource string) {
@@ -90,9 +100,12 @@ func (m *Manager) detachedAudit(ctx context.Context, accountID, action, resource
 // observeKeyUse is the keystore observer: each token-key use becomes a
 // record in the journal of the operation that made it. The audit key is
 // the exception: its only use is signing checkpoints, which are their own
-// record.
+// record. So are the TLS key's signatures: each is a handshake, made
+// before anyone is authenticated, and recording them would let anyone
+// fill the log by connecting (they are counted on /metrics; creating the
+// TLS key is recorded).
 func (m *Manager) observeKeyUse(ctx context.Context, u keystore.KeyUse) {
-	if u.KeyID == keystore.AuditKeyID {
+	if u.KeyID == keystore.AuditKeyID || (u.KeyID == keystore.TLSKeyID && u.Op == keystore.OpSign) {
 		return
 	}
 	action := "token:" + string(u.Op)

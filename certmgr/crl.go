@@ -161,6 +161,17 @@ const crlFetchRounds = 4
 func (m *Manager) buildCRL(ctx context.Context, ca *store.CACertificate) (doc *CRLDocument, gen int64, err error) {
 	ctx, finish := m.detachedAudit(ctx, ca.AccountID, "internal:BuildCRL", m.caArn(Caller{AccountID: ca.AccountID}, ca.Identifier))
 	defer func() { finish(err) }()
+	// One builder per CA across every node: in-process builds are already
+	// shared (crlBuilders); this lock orders the nodes.
+	unlock, err := m.db.LockCRLBuild(ctx, ca.Identifier)
+	if err != nil {
+		return nil, 0, Internal(err)
+	}
+	defer unlock()
+	// Another node may have built while this one waited for the lock.
+	if st, err := m.db.GetCRL(ctx, ca.Identifier); err == nil && !st.Dirty && st.DER != nil && m.now().Before(st.NextUpdate.Add(-crlRefreshMargin)) {
+		return crlDoc(st), st.Generation, nil
+	}
 	in, err := m.db.ReadCRLBuild(ctx, ca.Identifier)
 	if err != nil {
 		return nil, 0, Internal(err)

@@ -41,7 +41,11 @@ type PolicyRequest struct {
 	Resource        string // ARN, or "*"
 	SourceIP        string
 	SecureTransport bool
-	Now             time.Time
+	// ClientCertSubject is the RFC 2253 subject of the verified TLS client
+	// certificate the request came over ("" without one):
+	// acs:ClientCertSubject, matched with the String operators.
+	ClientCertSubject string
+	Now               time.Time
 }
 
 var conditionOps = map[string]bool{
@@ -49,7 +53,7 @@ var conditionOps = map[string]bool{
 	"IpAddress": true, "NotIpAddress": true, "Bool": true, "DateGreaterThan": true, "DateLessThan": true,
 }
 
-var conditionKeys = map[string]bool{"acs:sourceip": true, "acs:securetransport": true, "acs:currenttime": true}
+var conditionKeys = map[string]bool{"acs:sourceip": true, "acs:securetransport": true, "acs:currenttime": true, "acs:clientcertsubject": true}
 
 // ParsePolicy parses and validates a policy; its error says what is wrong.
 func ParsePolicy(doc string) (*Policy, error) {
@@ -109,6 +113,9 @@ func ParsePolicy(doc string) (*Policy, error) {
 				c := condition{op: op, key: strings.ToLower(key)}
 				if !conditionKeys[c.key] {
 					return nil, fmt.Errorf("statement %d: unknown condition key %q", i+1, key)
+				}
+				if c.key == "acs:clientcertsubject" && !strings.HasPrefix(op, "String") {
+					return nil, fmt.Errorf("statement %d: condition key %s takes the String operators only", i+1, key)
 				}
 				if c.values, err = stringOrList(rawVals); err != nil || len(c.values) == 0 {
 					return nil, fmt.Errorf("statement %d: condition %s %s needs string values", i+1, op, key)
@@ -321,6 +328,8 @@ func (c *condition) holds(r PolicyRequest) bool {
 		actual = fmt.Sprint(r.SecureTransport)
 	case "acs:currenttime":
 		actual = r.Now.UTC().Format(time.RFC3339)
+	case "acs:clientcertsubject":
+		actual = r.ClientCertSubject
 	}
 	switch c.op {
 	case "StringEquals":

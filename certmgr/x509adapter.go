@@ -239,8 +239,5 @@ func pkcs8Public(der []byte) (crypto.PublicKey, error) {
 
 // serialOut prints a stored serial as the SDK examples do: lower-case hex.
 // Serials are stored upper-case (the unique index and the CRL encoder read
-// that form); serialIn brings a caller's serial, in either case, to it.
+// that form).
 func serialOut(stored string) string { return strings.ToLower(stored) }
-
-// serialIn normalises a caller's hex serial to the stored form.
-func serialIn(s string) string { return strings.ToUpper(strings.TrimPrefix(strings.ToLower(s), "0x")) }

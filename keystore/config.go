@@ -108,6 +108,10 @@ const (
 	PurposeCA
 	// PurposeSign keys only sign (service keys such as the audit key).
 	PurposeSign
+	// PurposeTLS is the server's own TLS key (TLSKeyID): it only signs
+	// handshakes, is never extractable and cannot be modified, like a CA
+	// key. Only GenerateTLSKey creates one.
+	PurposeTLS
 )
 
 func (p Purpose) String() string {
@@ -118,6 +122,8 @@ func (p Purpose) String() string {
 		return "ca"
 	case PurposeSign:
 		return "sign"
+	case PurposeTLS:
+		return "tls"
 	}
 	return fmt.Sprintf("purpose(%d)", int(p))
 }

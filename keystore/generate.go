@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,11 +38,17 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (*Key, error)
 }
 
 func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error) {
-	if !ValidKeyID(req.ID) || strings.HasPrefix(req.ID, serviceIDPrefix) {
+	// Service IDs are ours alone; the one service key made on demand is
+	// the TLS key, and it has exactly one ID and one purpose.
+	tlsKey := req.ID == TLSKeyID && req.Purpose == PurposeTLS
+	if !ValidKeyID(req.ID) || (strings.HasPrefix(req.ID, serviceIDPrefix) && !tlsKey) {
 		return nil, fmt.Errorf("keystore: invalid key ID %q", req.ID)
 	}
-	if req.Purpose != PurposeKMS && req.Purpose != PurposeCA && req.Purpose != PurposeSign {
+	if req.Purpose != PurposeKMS && req.Purpose != PurposeCA && req.Purpose != PurposeSign && !tlsKey {
 		return nil, fmt.Errorf("%w: purpose %v", ErrUnsupported, req.Purpose)
+	}
+	if tlsKey && !slices.Contains(TLSAlgorithms, req.Algorithm) {
+		return nil, fmt.Errorf("%w: TLS key algorithm %q (have %v)", ErrUnsupported, req.Algorithm, TLSAlgorithms)
 	}
 	if req.Purpose != PurposeKMS {
 		req.Exportable = false

@@ -47,8 +47,8 @@ func keyTemplates(id, label string, alg Algorithm, purpose Purpose, exportable b
 	)
 	switch {
 	case alg.IsRSA():
-		if alg == RSA1024 && purpose == PurposeCA {
-			return nil, nil, 0, fmt.Errorf("%w: RSA_1024 is not allowed for a CA key", ErrUnsupported)
+		if alg == RSA1024 && (purpose == PurposeCA || purpose == PurposeTLS) {
+			return nil, nil, 0, fmt.Errorf("%w: RSA_1024 is not allowed for a %s key", ErrUnsupported, purpose)
 		}
 		allowed := []uint{pkcs11.CKM_RSA_PKCS, pkcs11.CKM_RSA_PKCS_PSS}
 		if decrypt {

@@ -262,19 +262,35 @@ func caRequest(p Params) (certmgr.CreateCARequest, error) {
 
 // labels reads Tags.N.Key / Tags.N.Value and ResourceGroupId.
 func labels(p Params) (certmgr.Labels, error) {
-	l := certmgr.Labels{ResourceGroupID: p.Get("ResourceGroupId")}
+	l := certmgr.Labels{ResourceGroupID: p.Get("ResourceGroupId"), AliasName: p.Get("AliasName"), CustomIdentifier: p.Get("CustomIdentifier")}
+	// CreateCustomCertificate's SDK spells it with a lower-case c.
+	if v := p.Get("customIdentifier"); v != "" {
+		if l.CustomIdentifier != "" && l.CustomIdentifier != v {
+			return l, certmgr.InvalidParameter("CustomIdentifier", "given twice with different values")
+		}
+		l.CustomIdentifier = v
+	}
+	var err error
+	l.Tags, err = tagList(p, "Tags")
+	return l, err
+}
+
+// tagList reads the flattened tags Prefix.N.Key / Prefix.N.Value (Tags on
+// creating calls, Tag on the tag actions), at most 20.
+func tagList(p Params, prefix string) ([]certmgr.Tag, error) {
+	var out []certmgr.Tag
 	for i := 1; ; i++ {
-		key, ok := p[fmt.Sprintf("Tags.%d.Key", i)]
+		key, ok := p[fmt.Sprintf("%s.%d.Key", prefix, i)]
 		if !ok {
-			if _, stray := p[fmt.Sprintf("Tags.%d.Value", i)]; stray {
-				return l, certmgr.InvalidParameter(fmt.Sprintf("Tags.%d.Key", i), "a tag value needs its key")
+			if _, stray := p[fmt.Sprintf("%s.%d.Value", prefix, i)]; stray {
+				return nil, certmgr.InvalidParameter(fmt.Sprintf("%s.%d.Key", prefix, i), "a tag value needs its key")
 			}
-			return l, nil
+			return out, nil
 		}
 		if i > 20 {
-			return l, certmgr.InvalidParameter("Tags", "at most 20 tags")
+			return nil, certmgr.InvalidParameter(prefix, "at most 20 tags")
 		}
-		l.Tags = append(l.Tags, certmgr.Tag{TagKey: key, TagValue: p.Get(fmt.Sprintf("Tags.%d.Value", i))})
+		out = append(out, certmgr.Tag{TagKey: key, TagValue: p.Get(fmt.Sprintf("%s.%d.Value", prefix, i))})
 	}
 }
 
@@ -339,13 +355,4 @@ func extensionRequest(p Params) (certmgr.ExtensionRequest, error) {
 		r.BasicConstraintsCritical = &b
 	}
 	return r, nil
-}
-
-// pageParams reads CurrentPage and ShowSize.
-func pageParams(p Params) (page, size int, err error) {
-	if page, err = p.Int("CurrentPage", 1); err != nil {
-		return 0, 0, err
-	}
-	size, err = p.Int("ShowSize", 20)
-	return page, size, err
 }

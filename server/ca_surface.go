@@ -196,30 +196,12 @@ func resourceIDs(p Params) ([]string, error) {
 	return ids, nil
 }
 
-// tagPairs reads Tag.N.Key / Tag.N.Value.
-func tagPairs(p Params) ([]certmgr.Tag, error) {
-	var out []certmgr.Tag
-	for i := 1; ; i++ {
-		key, ok := p[fmt.Sprintf("Tag.%d.Key", i)]
-		if !ok {
-			if _, stray := p[fmt.Sprintf("Tag.%d.Value", i)]; stray {
-				return nil, certmgr.InvalidParameter(fmt.Sprintf("Tag.%d.Key", i), "a tag value needs its key")
-			}
-			return out, nil
-		}
-		if i > 20 {
-			return nil, certmgr.InvalidParameter("Tag", "at most 20 tags")
-		}
-		out = append(out, certmgr.Tag{TagKey: key, TagValue: p.Get(fmt.Sprintf("Tag.%d.Value", i))})
-	}
-}
-
 func tagResourcesRequest(p Params) (certmgr.TagResourcesRequest, error) {
 	ids, err := resourceIDs(p)
 	if err != nil {
 		return certmgr.TagResourcesRequest{}, err
 	}
-	tags, err := tagPairs(p)
+	tags, err := tagList(p, "Tag")
 	return certmgr.TagResourcesRequest{ResourceType: p.Get("ResourceType"), ResourceIDs: ids, Tags: tags}, err
 }
 
@@ -242,7 +224,7 @@ func listTagResourcesRequest(p Params) (certmgr.ListTagResourcesRequest, error) 
 	if r.ResourceIDs, err = resourceIDs(p); err != nil {
 		return r, err
 	}
-	if r.Tags, err = tagPairs(p); err != nil {
+	if r.Tags, err = tagList(p, "Tag"); err != nil {
 		return r, err
 	}
 	if r.NextToken, err = nextToken(p); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -43,6 +44,9 @@ type env struct {
 	Mgr    *certmgr.Manager
 	AK     *certmgr.NewAccessKey
 	Logs   *lockedWriter
+	// Handler is the server's handler, for tests that serve it on a
+	// listener of their own (TLS).
+	Handler http.Handler
 }
 
 // newEnv builds the stack; tests that do not test throttling get a limit
@@ -90,7 +94,7 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	ts.Listener = ln
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &env{URL: ts.URL, Host: ln.Addr().String(), Keys: keys, DB: db, DBPath: dbPath, Mgr: mgr, AK: ak, Logs: logs}
+	return &env{URL: ts.URL, Host: ln.Addr().String(), Keys: keys, DB: db, DBPath: dbPath, Mgr: mgr, AK: ak, Logs: logs, Handler: srv.Handler()}
 }
 
 // counts returns the number of KMS rows and application keys in the

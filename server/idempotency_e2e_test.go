@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -139,5 +140,37 @@ func TestClientTokenConcurrentRetriesMakeOneCertificate(t *testing.T) {
 	_, keys := e.counts(t)
 	if certs != certs0+1 || cas != cas0+1 || keys != keys0+1 {
 		t.Fatalf("one token made CAs %d→%d, certificates %d→%d, token keys %d→%d; want one of each", cas0, cas, certs0, certs, keys0, keys)
+	}
+}
+
+// TestCustomIdentifierAndAliasThroughTheAPI: a CustomIdentifier and an
+// AliasName given at issuance are returned by the describing and listing
+// actions, and a CustomIdentifier is unique per account.
+func TestCustomIdentifierAndAliasThroughTheAPI(t *testing.T) {
+	e := newEnv(t)
+	root, err := e.rpcCall(t, caVersion, "CreateRootCACertificate", with(caSubject("Custom Root"), "Algorithm", "ECC_256", "Years", 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := e.rpcCall(t, caVersion, "CreateSubCACertificate", with(caSubject("Custom Sub"), "ParentIdentifier", root["Identifier"], "Algorithm", "ECC_256", "Years", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]interface{}{"ParentIdentifier": sub["Identifier"], "Algorithm": "ECC_256", "CommonName": "named",
+		"SanType": 1, "SanValue": "n@example.com", "Days": 10, "CustomIdentifier": "billing-7", "AliasName": "billing client"}
+	c, err := e.rpcCall(t, caVersion, "CreateClientCertificate", params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.rpcCall(t, caVersion, "DescribeClientCertificate", map[string]interface{}{"Identifier": c["Identifier"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d["Certificate"].(map[string]interface{}); got["CustomIdentifier"] != "billing-7" || got["AliasName"] != "billing client" {
+		t.Fatalf("described as %v / %v", got["CustomIdentifier"], got["AliasName"])
+	}
+	_, err = e.rpcCall(t, caVersion, "CreateClientCertificate", with(params, "CommonName", "other"))
+	if err == nil || !strings.Contains(err.Error(), "CustomIdentifier") {
+		t.Fatalf("a second certificate with the same CustomIdentifier: %v", err)
 	}
 }

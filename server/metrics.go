@@ -20,6 +20,8 @@ type metrics struct {
 	// (a call that fails this way retries once with InternalError); any
 	// increase needs an operator.
 	auditFailures prometheus.Counter
+	// byTransport counts requests by how they reached us (see Peer).
+	byTransport *prometheus.CounterVec
 }
 
 func newMetrics(tokenStats func() keystore.Stats, auditor Auditor) *metrics {
@@ -35,8 +37,11 @@ func newMetrics(tokenStats func() keystore.Stats, auditor Auditor) *metrics {
 		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "certcustody_audit_append_failures_total", Help: "Failed attempts to write a call's audit records; the call is answered InternalError where it can be.",
 		}),
+		byTransport: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certcustody_requests_by_transport_total", Help: "HTTP requests by transport (https, http), whether a trusted proxy forwarded them, and whether a verified client certificate came with them.",
+		}, []string{"transport", "forwarded", "client_cert"}),
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.auditFailures, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(m.requests, m.latency, m.auditFailures, m.byTransport, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if tokenStats != nil {
 		m.registry.MustRegister(tokenCollector{stats: tokenStats})
 	}

@@ -29,13 +29,14 @@ func (s *Server) arns(prefix string, c certmgr.Caller, ids []string) []string {
 
 // authorize applies the caller's RAM policy, if any: the action must be
 // allowed on every resource the call acts on.
-func (s *Server) authorize(p *certmgr.Principal, action string, arns []string, c certmgr.Caller, secure bool) error {
+func (s *Server) authorize(p *certmgr.Principal, action string, arns []string, c certmgr.Caller, peer Peer) error {
 	if p.Policy == nil {
 		return nil
 	}
 	now := s.cfg.Now()
 	for _, arn := range arns {
-		d := p.Policy.Decide(certmgr.PolicyRequest{Action: action, Resource: arn, SourceIP: c.SourceIP, SecureTransport: secure, Now: now})
+		d := p.Policy.Decide(certmgr.PolicyRequest{Action: action, Resource: arn, SourceIP: peer.SourceIP, SecureTransport: peer.Secure,
+			ClientCertSubject: peer.ClientCertSubject, Now: now})
 		if d == certmgr.Allowed {
 			continue
 		}

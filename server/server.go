@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,8 +51,14 @@ type Config struct {
 	// ClientTokens makes creating calls with a ClientToken idempotent;
 	// optional (without it a ClientToken is ignored).
 	ClientTokens ClientTokens
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// TrustedProxies are the peers whose X-Forwarded-For and
+	// X-Forwarded-Proto are honoured (see Peer); empty: none.
+	TrustedProxies TrustedProxies
+	// Transport describes the listener on /readyz: TransportHTTPS,
+	// TransportLoopback or TransportPlaintext.
+	Transport string
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Server is the HTTP application. It is safe for concurrent use.
@@ -91,6 +96,7 @@ func New(cfg Config) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.Use(s.peerMiddleware)
 	e.GET("/", s.rpc)
 	e.POST("/", s.rpc)
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
@@ -136,9 +142,9 @@ func (s *Server) readyz(c echo.Context) error {
 	err := s.ready.check(c.Request().Context(), s.cfg.Ready)
 	if err != nil {
 		s.log.Warn("not ready", "err", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "custody": s.cfg.Custody})
+		return c.JSON(http.StatusServiceUnavailable, s.readyBody("unavailable"))
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "custody": s.cfg.Custody})
+	return c.JSON(http.StatusOK, s.readyBody("ok"))
 }
 
 // check runs ready at most once per readyFor; callers arriving during a
@@ -168,9 +174,11 @@ func (s *Server) rpc(c echo.Context) error {
 	// The journal is in ctx from the start, so a token-key use made while
 	// authenticating (unsealing an AccessKey secret) is recorded too.
 	ctx := r.Context()
+	peer := PeerFrom(ctx)
 	var journal *certmgr.Journal
 	if s.cfg.Auditor != nil {
-		ctx, journal = s.cfg.Auditor.StartAudit(ctx, requestID, remoteIP(r))
+		ctx, journal = s.cfg.Auditor.StartAudit(ctx, requestID, peer.SourceIP)
+		journal.SetClientCert(peer.ClientCertSubject)
 	}
 	finish := func(code string) error {
 		cps, err := journal.Finish(ctx, code)
@@ -200,7 +208,7 @@ func (s *Server) rpc(c echo.Context) error {
 		_ = finish(e.Code)
 		s.metrics.observe(action, e.Code, start)
 		s.log.Log(ctx, level, "request failed", "request_id", requestID, "action", action, "access_key_id", accessKey,
-			"code", e.Code, "status", e.HTTPStatus, "err", errString(e.Err), "ms", time.Since(start).Milliseconds(), "remote", remoteIP(r))
+			"code", e.Code, "status", e.HTTPStatus, "err", errString(e.Err), "ms", time.Since(start).Milliseconds(), peerLog(peer))
 		WriteError(w, format, requestID, r.Host, e)
 		return nil
 	}
@@ -238,7 +246,7 @@ func (s *Server) rpc(c echo.Context) error {
 	if principal == nil || principal.AccessKeyID != req.AccessKeyID {
 		return fail(certmgr.Internal(fmt.Errorf("authenticated without a principal")))
 	}
-	caller := certmgr.Caller{AccountID: principal.AccountID, AccessKeyID: principal.AccessKeyID, Region: s.cfg.Region, SourceIP: remoteIP(r)}
+	caller := certmgr.Caller{AccountID: principal.AccountID, AccessKeyID: principal.AccessKeyID, Region: s.cfg.Region, SourceIP: peer.SourceIP}
 	// From here on the call is authenticated: its outcome, allowed or not,
 	// is an audit record. An unknown action is recorded under "unknown"
 	// with no resource: nothing the caller invented reaches the log.
@@ -258,7 +266,7 @@ func (s *Server) rpc(c echo.Context) error {
 	}
 	arns := s.arns(ramPrefix[req.Version], caller, call.resources)
 	journal.SetCaller(caller, auditAction, auditResource(arns))
-	if err := s.authorize(principal, ramPrefix[req.Version]+":"+action, arns, caller, r.TLS != nil); err != nil {
+	if err := s.authorize(principal, ramPrefix[req.Version]+":"+action, arns, caller, peer); err != nil {
 		return fail(certmgr.AsError(err))
 	}
 	if call.cost != "" && !s.cfg.Throttle.Allow(accessKey, costBucket+call.cost, s.cfg.Now()) {
@@ -280,7 +288,7 @@ func (s *Server) rpc(c echo.Context) error {
 	}
 	s.metrics.observe(action, "OK", start)
 	s.log.Info("request", "request_id", requestID, "action", action, "access_key_id", accessKey, "account_id", caller.AccountID,
-		"status", http.StatusOK, "ms", time.Since(start).Milliseconds(), "remote", caller.SourceIP)
+		"status", http.StatusOK, "ms", time.Since(start).Milliseconds(), peerLog(peer))
 	if err := WriteResult(w, format, action, requestID, result); err != nil {
 		s.log.Error("encode response", "request_id", requestID, "err", err)
 	}
@@ -292,14 +300,6 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // formatOf guesses the response format before the parameters are parsed,

@@ -20,6 +20,50 @@ type Throttle struct {
 	mu      sync.Mutex
 	buckets map[throttleKey]*bucket
 	swept   time.Time
+	share   int // nodes the rate is shared among; 0 or 1: this node alone
+}
+
+// SetShare makes this node enforce its share of the configured rates when
+// n nodes serve the same users: each bucket refills at rate/n and holds
+// burst/n (at least one token). A load balancer that spreads a user's
+// requests evenly then gives the cluster the configured rate; see the
+// README for the bound while nodes join and leave.
+func (t *Throttle) SetShare(n int, now time.Time) {
+	if n < 1 {
+		n = 1
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n == t.share || (n == 1 && t.share == 0) {
+		return
+	}
+	t.share = n
+	for k, b := range t.buckets {
+		r, burst := t.limits(k.action)
+		b.lim.SetLimitAt(now, r)
+		b.lim.SetBurstAt(now, burst)
+	}
+}
+
+// limits are an action's rate and burst, this node's share of them.
+func (t *Throttle) limits(action string) (rate.Limit, int) {
+	r, burst := t.Rate, t.Burst
+	if q, ok := t.ByAction[action]; ok {
+		r, burst = rate.Limit(q), q
+	} else if q, ok := DefaultByAction[action]; ok {
+		r, burst = rate.Limit(q), q
+	}
+	if r == 0 {
+		r = 10
+	}
+	if burst == 0 {
+		burst = 10
+	}
+	if t.share > 1 {
+		r /= rate.Limit(t.share)
+		burst = max(1, burst/t.share)
+	}
+	return r, burst
 }
 
 type throttleKey struct{ user, action string }
@@ -64,18 +108,7 @@ func (t *Throttle) Allow(user, action string, now time.Time) bool {
 	k := throttleKey{user, action}
 	b := t.buckets[k]
 	if b == nil {
-		r, burst := t.Rate, t.Burst
-		if q, ok := t.ByAction[action]; ok {
-			r, burst = rate.Limit(q), q
-		} else if q, ok := DefaultByAction[action]; ok {
-			r, burst = rate.Limit(q), q
-		}
-		if r == 0 {
-			r = 10
-		}
-		if burst == 0 {
-			burst = 10
-		}
+		r, burst := t.limits(action)
 		b = &bucket{lim: rate.NewLimiter(r, burst)}
 		t.buckets[k] = b
 	}

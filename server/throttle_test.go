@@ -97,3 +97,32 @@ func (e *env) nonceRows(t testing.TB) int {
 	}
 	return n
 }
+
+// TestThrottleShareAmongNodes: with n nodes each enforces 1/n of the rate
+// and burst, so a user spread evenly over them gets the configured rate;
+// a node's share follows the cluster as it grows and shrinks.
+func TestThrottleShareAmongNodes(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	count := func(th *Throttle, user string) int {
+		n := 0
+		for range 30 {
+			if th.Allow(user, "CreateCertificate", now) {
+				n++
+			}
+		}
+		return n
+	}
+	th := &Throttle{}
+	th.SetShare(2, now)
+	if n := count(th, "alice"); n != 5 {
+		t.Fatalf("one of two nodes let %d of 30 through at one instant, want 5", n)
+	}
+	th.SetShare(1, now)
+	if !th.Allow("alice", "CreateCertificate", now.Add(100*time.Millisecond)) {
+		t.Fatal("no token after 100 ms once the node serves alone")
+	}
+	th.SetShare(3, now)
+	if n := count(th, "bob"); n != 3 {
+		t.Fatalf("one of three nodes let %d through, want 3", n)
+	}
+}

@@ -5,15 +5,23 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // AuditRecord is one entry of the audit log. Hash = SHA-256(PrevHash ‖
 // seq ‖ each field length-prefixed), so editing, deleting or reordering a
-// record breaks the chain at that record.
+// record breaks the chain at that record. ClientCert, added later, is
+// hashed only when set: records written before it existed (and every
+// record of a call without a client certificate) hash as they always did.
 type AuditRecord struct {
+	// Chain is the hash chain the record is on: one per node of a cluster
+	// (the embedded default has one, ""). Seq counts within it.
+	Chain       string
 	Seq         int64
 	At          time.Time
 	RequestID   string
@@ -23,20 +31,34 @@ type AuditRecord struct {
 	Resource    string
 	Code        string
 	SourceIP    string
-	PrevHash    []byte
-	Hash        []byte
+	// ClientCert is the subject (RFC 2253) of the verified TLS client
+	// certificate the call came over; empty without one.
+	ClientCert string
+	PrevHash   []byte
+	Hash       []byte
 }
 
 // ComputeHash returns the record's chain hash from its fields and PrevHash.
 func (r *AuditRecord) ComputeHash() []byte {
 	h := sha256.New()
+	if r.Chain != "" {
+		// A node's chain binds its name, so records cannot move between
+		// chains; the one chain of a single node hashes as it always has.
+		h.Write([]byte("chain\x00" + r.Chain + "\x00"))
+	}
 	h.Write(r.PrevHash)
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(r.Seq))
 	h.Write(n[:])
 	binary.BigEndian.PutUint64(n[:], uint64(r.At.UnixMilli()))
 	h.Write(n[:])
-	for _, f := range []string{r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP} {
+	fields := []string{r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP}
+	if r.ClientCert != "" {
+		// Length-prefixed like the rest, so a record with it can never
+		// hash like one without it.
+		fields = append(fields, r.ClientCert)
+	}
+	for _, f := range fields {
 		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
 		h.Write(n[:])
 		h.Write([]byte(f))
@@ -44,9 +66,10 @@ func (r *AuditRecord) ComputeHash() []byte {
 	return h.Sum(nil)
 }
 
-// CheckpointSigner signs an audit checkpoint: the digest of (seq, head
-// hash), with the audit key, which stays in the token.
-type CheckpointSigner func(ctx context.Context, seq int64, head []byte) ([]byte, error)
+// CheckpointSigner signs an audit checkpoint (its chain, sequence, head
+// hash and the other chains' heads) with the audit key, which stays in the
+// token.
+type CheckpointSigner func(ctx context.Context, cp *AuditCheckpoint) ([]byte, error)
 
 // auditSigning is how the writer keeps the unsigned tail bounded.
 type auditSigning struct {
@@ -68,9 +91,10 @@ func (s *DB) SignAuditEvery(every int64, now func() time.Time, sign CheckpointSi
 
 // appendAudit appends a record at the head of the chain, and signs a
 // checkpoint over it when it completes the bound SignAuditEvery set (the
-// checkpoint is returned, nil otherwise). Every transaction holds SQLite's
-// write lock from BEGIN (txlock=immediate), so reading the head and
-// appending after it cannot fork the chain.
+// checkpoint is returned, nil otherwise). Every transaction holds its
+// chain's write lock from BEGIN (SQLite: txlock=immediate; PostgreSQL: the
+// chain's advisory lock), so reading the head and appending after it
+// cannot fork the chain.
 func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) (*AuditCheckpoint, error) {
 	if err := tx.appendRecord(ctx, r); err != nil {
 		return nil, err
@@ -80,28 +104,62 @@ func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) (*AuditCheckpoint
 		return nil, nil
 	}
 	var last int64
-	if err := tx.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints`).Scan(&last); err != nil {
+	if err := tx.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE chain = ?`, r.Chain).Scan(&last); err != nil {
 		return nil, fmt.Errorf("store: last audit checkpoint: %w", err)
 	}
 	if r.Seq-last < a.every {
 		return nil, nil
 	}
-	sig, err := a.sign(ctx, r.Seq, r.Hash)
-	if err != nil {
+	cp := &AuditCheckpoint{Chain: r.Chain, Seq: r.Seq, HeadHash: r.Hash, At: a.now()}
+	var err error
+	if cp.Heads, err = otherHeads(ctx, tx.e, r.Chain); err != nil {
+		return nil, err
+	}
+	if cp.Signature, err = a.sign(ctx, cp); err != nil {
 		return nil, fmt.Errorf("store: sign audit checkpoint %d: %w", r.Seq, err)
 	}
-	cp := &AuditCheckpoint{Seq: r.Seq, HeadHash: r.Hash, Signature: sig, At: a.now()}
-	if _, err := tx.e.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, head_hash, signature, at) VALUES (?,?,?,?) ON CONFLICT (seq) DO NOTHING`,
-		cp.Seq, cp.HeadHash, cp.Signature, ms(cp.At)); err != nil {
-		return nil, fmt.Errorf("store: insert audit checkpoint: %w", err)
+	if err := insertCheckpoint(ctx, tx.e, cp); err != nil {
+		return nil, err
 	}
 	return cp, nil
+}
+
+// otherHeads names the head of every chain but this one, as this
+// transaction sees them: a checkpoint that names them lets verification
+// notice a whole chain, or the end of one, gone.
+func otherHeads(ctx context.Context, e execer, chain string) ([]ChainHead, error) {
+	rows, err := e.QueryContext(ctx, `SELECT a.chain, a.seq, a.hash FROM audit_log a
+		JOIN (SELECT chain, MAX(seq) AS top FROM audit_log WHERE chain <> ? GROUP BY chain) h ON a.chain = h.chain AND a.seq = h.top
+		ORDER BY a.chain`, chain)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit chain heads: %w", err)
+	}
+	defer rows.Close()
+	var out []ChainHead
+	for rows.Next() {
+		var h ChainHead
+		if err := rows.Scan(&h.Chain, &h.Seq, &h.Hash); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+func insertCheckpoint(ctx context.Context, e execer, cp *AuditCheckpoint) error {
+	_, err := e.ExecContext(ctx, `INSERT INTO audit_checkpoints (chain, seq, head_hash, signature, at, heads) VALUES (?,?,?,?,?,?)
+		ON CONFLICT (chain, seq) DO NOTHING`, cp.Chain, cp.Seq, cp.HeadHash, cp.Signature, ms(cp.At), encodeHeads(cp.Heads))
+	if err != nil {
+		return fmt.Errorf("store: insert audit checkpoint: %w", err)
+	}
+	return nil
 }
 
 func (tx *Tx) appendRecord(ctx context.Context, r *AuditRecord) error {
 	var seq int64
 	var prev []byte
-	err := tx.e.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	r.Chain = tx.chain
+	err := tx.e.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1`, r.Chain).Scan(&seq, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("store: audit head: %w", err)
 	}
@@ -110,43 +168,113 @@ func (tx *Tx) appendRecord(ctx context.Context, r *AuditRecord) error {
 	}
 	r.Seq, r.PrevHash = seq+1, prev
 	r.Hash = r.ComputeHash()
-	_, err = tx.e.ExecContext(ctx, `INSERT INTO audit_log (seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?)`, r.Seq, ms(r.At), r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP, r.PrevHash, r.Hash)
+	_, err = tx.e.ExecContext(ctx, `INSERT INTO audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, r.Chain, r.Seq, ms(r.At), r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP, r.ClientCert, r.PrevHash, r.Hash)
 	if err != nil {
 		return fmt.Errorf("store: append audit record: %w", err)
 	}
 	return nil
 }
 
-// AuditHead returns the newest record's sequence and hash, and whether a
-// checkpoint already covers it; seq is 0 for an empty log.
+// AuditHead returns the newest record of this store's chain, and whether a
+// checkpoint already covers it; seq is 0 for an empty chain.
 func (s *DB) AuditHead(ctx context.Context) (seq int64, hash []byte, signed bool, err error) {
 	err = s.e.QueryRowContext(ctx, `SELECT a.seq, a.hash, c.seq IS NOT NULL FROM audit_log a
-		LEFT JOIN audit_checkpoints c ON c.seq = a.seq ORDER BY a.seq DESC LIMIT 1`).Scan(&seq, &hash, &signed)
+		LEFT JOIN audit_checkpoints c ON c.chain = a.chain AND c.seq = a.seq WHERE a.chain = ? ORDER BY a.seq DESC LIMIT 1`, s.chain).Scan(&seq, &hash, &signed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, false, nil
 	}
 	return seq, hash, signed, err
 }
 
-// AuditCheckpoint is a signed (sequence, head hash) pair.
+// AuditChain is the chain this store appends to ("" for a single node).
+func (s *DB) AuditChain() string { return s.chain }
+
+// ChainHead is one chain's newest record as a checkpoint saw it.
+type ChainHead struct {
+	Chain string
+	Seq   int64
+	Hash  []byte
+}
+
+// AuditCheckpoint is a signed (chain, sequence, head hash) triple, naming
+// the heads of the other chains when it was signed.
 type AuditCheckpoint struct {
+	Chain     string
 	Seq       int64
 	HeadHash  []byte
 	Signature []byte
 	At        time.Time
+	Heads     []ChainHead
 }
 
-// InsertAuditCheckpoint stores a checkpoint.
+// encodeHeads stores heads as "chain seq hexhash" lines (chain names are
+// ours: no spaces or newlines). The embedded default's chain, named "",
+// is written "-" (no node's chain is called that): a node that joins a
+// database copied from an embedded install (store copy) names that chain's
+// head in its checkpoints, and an empty first field would vanish.
+func encodeHeads(hs []ChainHead) string {
+	var b strings.Builder
+	for _, h := range hs {
+		name := h.Chain
+		if name == "" {
+			name = unnamedChain
+		}
+		fmt.Fprintf(&b, "%s %d %s\n", name, h.Seq, hex.EncodeToString(h.Hash))
+	}
+	return b.String()
+}
+
+// unnamedChain stands for the chain named "" in a checkpoint's heads.
+const unnamedChain = "-"
+
+func decodeHeads(s string) ([]ChainHead, error) {
+	var out []ChainHead
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) == 2 { // the chain named "", as written before unnamedChain
+			f = append([]string{unnamedChain}, f...)
+		}
+		if len(f) != 3 {
+			return nil, fmt.Errorf("store: malformed checkpoint head %q", line)
+		}
+		if f[0] == unnamedChain {
+			f[0] = ""
+		}
+		seq, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("store: malformed checkpoint head %q", line)
+		}
+		hash, err := hex.DecodeString(f[2])
+		if err != nil {
+			return nil, fmt.Errorf("store: malformed checkpoint head %q", line)
+		}
+		out = append(out, ChainHead{Chain: f[0], Seq: seq, Hash: hash})
+	}
+	return out, nil
+}
+
+// InsertAuditCheckpoint stores a checkpoint of this store's chain,
+// naming the other chains' heads it was signed over.
 func (s *DB) InsertAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error {
-	_, err := s.e.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, head_hash, signature, at) VALUES (?,?,?,?) ON CONFLICT (seq) DO NOTHING`, c.Seq, c.HeadHash, c.Signature, ms(c.At))
-	return err
+	return insertCheckpoint(ctx, s.e, c)
 }
 
-// WalkAudit calls fn for every record in sequence order. A Tx has it too,
-// so a check can read a log that is not yet committed (store copy does).
+// OtherChainHeads returns the heads of every chain but this store's, for
+// a checkpoint about to be signed outside a write transaction.
+func (s *DB) OtherChainHeads(ctx context.Context) ([]ChainHead, error) {
+	return otherHeads(ctx, s.e, s.chain)
+}
+
+// WalkAudit calls fn for every record, chain by chain, each in sequence
+// order. A Tx has it too, so a check can read a log that is not yet
+// committed (store copy does).
 func (q queries) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) error {
-	rows, err := q.e.QueryContext(ctx, `SELECT seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash FROM audit_log ORDER BY seq`)
+	rows, err := q.e.QueryContext(ctx, `SELECT chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash
+		FROM audit_log ORDER BY chain, seq`)
 	if err != nil {
 		return err
 	}
@@ -154,7 +282,7 @@ func (q queries) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) err
 	for rows.Next() {
 		var r AuditRecord
 		var at int64
-		if err := rows.Scan(&r.Seq, &at, &r.RequestID, &r.AccountID, &r.AccessKeyID, &r.Action, &r.Resource, &r.Code, &r.SourceIP, &r.PrevHash, &r.Hash); err != nil {
+		if err := rows.Scan(&r.Chain, &r.Seq, &at, &r.RequestID, &r.AccountID, &r.AccessKeyID, &r.Action, &r.Resource, &r.Code, &r.SourceIP, &r.ClientCert, &r.PrevHash, &r.Hash); err != nil {
 			return err
 		}
 		r.At = fromMS(at)
@@ -165,22 +293,32 @@ func (q queries) WalkAudit(ctx context.Context, fn func(*AuditRecord) error) err
 	return rows.Err()
 }
 
-// AuditCheckpoints returns every checkpoint by sequence.
-func (q queries) AuditCheckpoints(ctx context.Context) (map[int64]*AuditCheckpoint, error) {
-	rows, err := q.e.QueryContext(ctx, `SELECT seq, head_hash, signature, at FROM audit_checkpoints`)
+// CheckpointKey names a checkpoint: its chain and sequence.
+type CheckpointKey struct {
+	Chain string
+	Seq   int64
+}
+
+// AuditCheckpoints returns every checkpoint of every chain.
+func (q queries) AuditCheckpoints(ctx context.Context) (map[CheckpointKey]*AuditCheckpoint, error) {
+	rows, err := q.e.QueryContext(ctx, `SELECT chain, seq, head_hash, signature, at, heads FROM audit_checkpoints`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[int64]*AuditCheckpoint{}
+	out := map[CheckpointKey]*AuditCheckpoint{}
 	for rows.Next() {
 		var c AuditCheckpoint
 		var at int64
-		if err := rows.Scan(&c.Seq, &c.HeadHash, &c.Signature, &at); err != nil {
+		var heads string
+		if err := rows.Scan(&c.Chain, &c.Seq, &c.HeadHash, &c.Signature, &at, &heads); err != nil {
 			return nil, err
 		}
 		c.At = fromMS(at)
-		out[c.Seq] = &c
+		if c.Heads, err = decodeHeads(heads); err != nil {
+			return nil, err
+		}
+		out[CheckpointKey{c.Chain, c.Seq}] = &c
 	}
 	return out, rows.Err()
 }

@@ -197,9 +197,9 @@ func (q queries) AuditFor(ctx context.Context, accountID string, resources, acti
 		args = append(args, a)
 	}
 	args = append(args, code, limit)
-	rows, err := q.e.QueryContext(ctx, `SELECT seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, prev_hash, hash
+	rows, err := q.e.QueryContext(ctx, `SELECT seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash
 		FROM audit_log WHERE account_id = ? AND resource IN (`+placeholders(len(resources))+`) AND action IN (`+placeholders(len(actions))+`)
-		AND code = ? ORDER BY seq DESC LIMIT ?`, args...)
+		AND code = ? ORDER BY at DESC, seq DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit of resource: %w", err)
 	}
@@ -208,7 +208,7 @@ func (q queries) AuditFor(ctx context.Context, accountID string, resources, acti
 	for rows.Next() {
 		var r AuditRecord
 		var at int64
-		if err := rows.Scan(&r.Seq, &at, &r.RequestID, &r.AccountID, &r.AccessKeyID, &r.Action, &r.Resource, &r.Code, &r.SourceIP, &r.PrevHash, &r.Hash); err != nil {
+		if err := rows.Scan(&r.Seq, &at, &r.RequestID, &r.AccountID, &r.AccessKeyID, &r.Action, &r.Resource, &r.Code, &r.SourceIP, &r.ClientCert, &r.PrevHash, &r.Hash); err != nil {
 			return nil, err
 		}
 		r.At = fromMS(at)

@@ -76,8 +76,8 @@ const (
 // Copy copies every table of the SQLite database at fromPath (a stopped
 // embedded install) into the empty PostgreSQL database toURL. It refuses,
 // changing nothing, a source that is not a SQLite file at this binary's
-// schema version (behind: start this binary's serve on it once; ahead: use
-// the binary that last served it) and a target with rows in any table of
+// schema version (behind: run this binary's migrate on it; ahead: use the
+// binary that last served it) and a target with rows in any table of
 // ours. It migrates the target itself, then copies in one transaction
 // holding the store's write lock and locks on every table, checks that
 // each table holds exactly the source's rows, runs opts.Check, and
@@ -165,7 +165,7 @@ func copySourceVersion(ctx context.Context, snap *sql.Tx, path string) (int, err
 	case v == 0:
 		return 0, fmt.Errorf("%w: %s is not a certcustody database (no schema version)", ErrCopySource, path)
 	case v < want:
-		return 0, fmt.Errorf("%w: %s is at schema version %d, behind this binary's %d: start this binary's `certcustody serve` on it once (it migrates), stop it, and copy again",
+		return 0, fmt.Errorf("%w: %s is at schema version %d, behind this binary's %d: run this binary's `certcustody migrate` on its data directory (or start `certcustody serve` on it once), then copy again",
 			ErrCopySource, path, v, want)
 	case v > want:
 		return 0, fmt.Errorf("%w: %s is at schema version %d, newer than this binary's %d: copy with the binary that last served it",

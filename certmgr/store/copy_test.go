@@ -103,6 +103,7 @@ func populatedSQLite(t *testing.T) string {
 	if _, err := db.UseNonce(ctx, "AK1", "nonce-1", later, now); err != nil {
 		t.Fatal(err)
 	}
+	must(db.Heartbeat(ctx, "node-1", now))
 	seq, head, _, err := db.AuditHead(ctx)
 	must(err)
 	must(db.InsertAuditCheckpoint(ctx, &AuditCheckpoint{Seq: seq, HeadHash: head, Signature: randomBytes(t, 70), At: now}))
@@ -384,7 +385,7 @@ func TestCopyRefusesBadSource(t *testing.T) {
 				t.Fatal(err)
 			}
 			return p
-		}, fmt.Sprintf("schema version %d, behind this binary's %d: start this binary's `certcustody serve`", Migrations()-1, Migrations())},
+		}, fmt.Sprintf("schema version %d, behind this binary's %d: run this binary's `certcustody migrate`", Migrations()-1, Migrations())},
 		{"ahead", func(t *testing.T) string {
 			p := populatedSQLite(t)
 			if _, err := rawSQLite(t, p).Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, Migrations()+1); err != nil {
@@ -587,5 +588,21 @@ func TestRedactURL(t *testing.T) {
 		if got := RedactURL(in); got != want || strings.Contains(got, "secret") {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCheckpointHeadsNameTheUnnamedChain: a node's checkpoint on a
+// database copied from an embedded install names the embedded chain
+// (named "") among the other heads, and reads it back as it was signed.
+func TestCheckpointHeadsNameTheUnnamedChain(t *testing.T) {
+	heads := []ChainHead{{Chain: "", Seq: 28, Hash: []byte{0xfd, 0x67}}, {Chain: "node-0a1b", Seq: 3, Hash: []byte{1}}}
+	got, err := decodeHeads(encodeHeads(heads))
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(heads) {
+		t.Fatalf("round trip: %v (%v), want %v", got, err, heads)
+	}
+	// As written before the placeholder: a leading empty name.
+	got, err = decodeHeads(" 28 fd67\nnode-0a1b 3 01\n")
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(heads) {
+		t.Fatalf("earlier encoding: %v (%v), want %v", got, err, heads)
 	}
 }

@@ -47,6 +47,15 @@ func JournalFrom(ctx context.Context) *Journal {
 	return j
 }
 
+// SetClientCert records the subject of the verified TLS client
+// certificate the operation came over; it goes on the call record. Call
+// it before SetCall.
+func (j *Journal) SetClientCert(subject string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.base.ClientCert = subject
+}
+
 // SetCall names the operation once its caller is authenticated. The call
 // record's Code is "OK" when it commits with a change; Flush writes it with
 // the final code otherwise.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -258,11 +259,11 @@ func testWriterSignsAtTheBound(t *testing.T) {
 	db := openTest(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var refuse bool
-	db.SignAuditEvery(5, func() time.Time { return now }, func(_ context.Context, seq int64, head []byte) ([]byte, error) {
+	db.SignAuditEvery(5, func() time.Time { return now }, func(_ context.Context, cp *AuditCheckpoint) ([]byte, error) {
 		if refuse {
 			return nil, errors.New("token unavailable")
 		}
-		return append([]byte("sig-"), head...), nil
+		return append([]byte("sig-"), cp.HeadHash...), nil
 	})
 	write := func(i int) error {
 		ctx, j := journalCtx(now)
@@ -282,7 +283,7 @@ func testWriterSignsAtTheBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cps) != 1 || cps[5] == nil {
+	if len(cps) != 1 || cps[CheckpointKey{Seq: 5}] == nil {
 		t.Fatalf("checkpoints %v, want one at record 5", cps)
 	}
 	seq, _, _, _ := db.AuditHead(context.Background())
@@ -303,7 +304,77 @@ func testWriterSignsAtTheBound(t *testing.T) {
 	if err := write(101); err != nil {
 		t.Fatal(err)
 	}
-	if cps, _ := db.AuditCheckpoints(context.Background()); len(cps) != 2 || cps[10] == nil {
+	if cps, _ := db.AuditCheckpoints(context.Background()); len(cps) != 2 || cps[CheckpointKey{Seq: 10}] == nil {
 		t.Fatalf("checkpoints %v, want records 5 and 10", cps)
+	}
+}
+
+// TestAuditChainsPerNode: two stores on one database, as two nodes, each
+// append to their own chain without waiting for the other; under
+// concurrent writes both chains stay contiguous and linked, and a
+// checkpoint names the other chain's head.
+func TestAuditChainsPerNode(t *testing.T) { eachBackend(t, testAuditChainsPerNode) }
+
+func testAuditChainsPerNode(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	var nodes []*DB
+	for _, name := range []string{"node-a", "node-b"} {
+		db, err := OpenURL(ctx, url, WithAuditChain(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		db.SignAuditEvery(7, time.Now, func(_ context.Context, cp *AuditCheckpoint) ([]byte, error) { return []byte("sig"), nil })
+		nodes = append(nodes, db)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db := nodes[i%2]
+			jctx, _ := journalCtx(now)
+			id := fmt.Sprint("acct-", i)
+			errs <- db.Group(jctx, func(tx *Tx) error { return tx.InsertAccount(jctx, &Account{ID: id, Name: id, CreatedAt: now}) })
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := map[string]int64{}
+	prev := map[string][]byte{}
+	if err := nodes[0].WalkAudit(ctx, func(r *AuditRecord) error {
+		if p, ok := prev[r.Chain]; !ok && r.Seq != 1 || ok && (r.Seq != next[r.Chain] || string(r.PrevHash) != string(p)) || string(r.ComputeHash()) != string(r.Hash) {
+			t.Fatalf("chain %s broken at %d", r.Chain, r.Seq)
+		}
+		prev[r.Chain], next[r.Chain] = r.Hash, r.Seq+1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if next["node-a"] != 21 || next["node-b"] != 21 || len(next) != 2 {
+		t.Fatalf("chains %v, want node-a and node-b with 20 records each", next)
+	}
+	cps, err := nodes[0].AuditCheckpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	for _, cp := range cps {
+		for _, h := range cp.Heads {
+			if h.Chain != cp.Chain {
+				named++
+			}
+		}
+	}
+	if len(cps) < 4 || named == 0 {
+		t.Fatalf("%d checkpoints naming %d other heads; want two per chain, naming the other chain", len(cps), named)
 	}
 }

@@ -190,6 +190,54 @@ var migrations = []string{
 	// could have cleared the mark without listing a revocation.
 	`ALTER TABLE crls ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
 	UPDATE crls SET dirty = 1;`,
+	// 11: the nodes serving this database, each with a heartbeat, so every
+	// node can enforce its share of the per-user rates.
+	`CREATE TABLE nodes (
+		id           TEXT PRIMARY KEY,
+		started_at   INTEGER NOT NULL,
+		heartbeat_at INTEGER NOT NULL
+	);`,
+	// 12: the verified TLS client certificate's subject on a call's audit
+	// record ('' for records before it and calls without one; see
+	// AuditRecord.ComputeHash).
+	`ALTER TABLE audit_log ADD COLUMN client_cert TEXT NOT NULL DEFAULT '';`,
+	// 13: one audit hash chain per node. A record's sequence counts within
+	// its chain; a checkpoint signs its chain's head and names the heads of
+	// the other chains it saw. The embedded default has one chain, ''.
+	`CREATE TABLE audit_log_chained (
+		chain         TEXT NOT NULL DEFAULT '',
+		seq           INTEGER NOT NULL,
+		at            INTEGER NOT NULL,
+		request_id    TEXT NOT NULL,
+		account_id    TEXT NOT NULL,
+		access_key_id TEXT NOT NULL,
+		action        TEXT NOT NULL,
+		resource      TEXT NOT NULL,
+		code          TEXT NOT NULL,
+		source_ip     TEXT NOT NULL,
+		client_cert   TEXT NOT NULL DEFAULT '',
+		prev_hash     BLOB NOT NULL,
+		hash          BLOB NOT NULL,
+		PRIMARY KEY (chain, seq)
+	);
+	INSERT INTO audit_log_chained (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)
+		SELECT '', seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash FROM audit_log;
+	DROP TABLE audit_log;
+	ALTER TABLE audit_log_chained RENAME TO audit_log;
+	CREATE INDEX audit_account_resource ON audit_log(account_id, resource, action, seq);
+	CREATE TABLE audit_checkpoints_chained (
+		chain     TEXT NOT NULL DEFAULT '',
+		seq       INTEGER NOT NULL,
+		head_hash BLOB NOT NULL,
+		signature BLOB NOT NULL,
+		at        INTEGER NOT NULL,
+		heads     TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (chain, seq)
+	);
+	INSERT INTO audit_checkpoints_chained (chain, seq, head_hash, signature, at)
+		SELECT '', seq, head_hash, signature, at FROM audit_checkpoints;
+	DROP TABLE audit_checkpoints;
+	ALTER TABLE audit_checkpoints_chained RENAME TO audit_checkpoints;`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot

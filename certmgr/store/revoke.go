@@ -53,7 +53,7 @@ func (s *DB) RevokeCA(ctx context.Context, accountID, identifier string, at time
 // build that read its entries before this revocation cannot clear the mark.
 func markCRLDirty(ctx context.Context, tx *Tx, ca string) error {
 	_, err := tx.e.ExecContext(ctx, `INSERT INTO crls (ca_identifier, crl_number, dirty, generation) VALUES (?, 0, 1, 1)
-		ON CONFLICT (ca_identifier) DO UPDATE SET dirty = 1, generation = generation + 1`, ca)
+		ON CONFLICT (ca_identifier) DO UPDATE SET dirty = 1, generation = crls.generation + 1`, ca)
 	if err != nil {
 		return fmt.Errorf("store: mark CRL dirty: %w", err)
 	}

@@ -32,7 +32,15 @@ type DB struct {
 	signing atomic.Pointer[auditSigning] // set by SignAuditEvery
 	// noMigrate: a schema behind this binary is an error, not migrated.
 	noMigrate bool
+	// chain is the audit hash chain this store appends to: "" for the one
+	// node of the embedded default, a node's own name in a cluster.
+	chain string
 }
+
+// WithAuditChain makes the store append its audit records to a chain of
+// its own: each node of a cluster has one, so nodes never wait for each
+// other to append, and verification walks every chain.
+func WithAuditChain(name string) Option { return func(s *DB) { s.chain = name } }
 
 // Option changes how a database is opened.
 type Option func(*DB)
@@ -141,18 +149,18 @@ type Tx struct {
 	writers
 	tx      *sql.Tx
 	signing *auditSigning // nil: no checkpoints signed by the writer
+	chain   string        // the audit chain its records join
 }
 
 func (s *DB) newTx(sqlTx *sql.Tx) *Tx {
 	r := rebinder{sqlTx, s.d}
-	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r}, signing: s.signing.Load()}
+	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r}, signing: s.signing.Load(), chain: s.chain}
 }
 
-// writeLock is the advisory lock every PostgreSQL write transaction of
-// this store takes first: the writers of one audit chain take turns, as
+// The advisory lock every PostgreSQL write transaction takes first is its
+// audit chain's: the writers of one chain (one node) take turns, as
 // SQLite's BEGIN IMMEDIATE makes them, so reading the chain's head and
-// appending after it cannot fork it.
-const writeLock = 0x63657274 // "cert"
+// appending after it cannot fork it; other nodes' writers do not wait.
 
 // begin starts a write transaction holding the store's write lock.
 func (s *DB) begin(ctx context.Context) (*sql.Tx, error) {
@@ -161,7 +169,7 @@ func (s *DB) begin(ctx context.Context) (*sql.Tx, error) {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	if s.d == postgresDialect {
-		if _, err := sqlTx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
+		if _, err := sqlTx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("chain", s.chain)); err != nil {
 			_ = sqlTx.Rollback()
 			return nil, fmt.Errorf("store: write lock: %w", err)
 		}

@@ -58,14 +58,14 @@ func newAuditCmd(g *globalFlags) *cobra.Command {
 			rep, err := a.mgr.VerifyAudit(cmd.Context(), pub)
 			var brk *certmgr.AuditBreak
 			if errors.As(err, &brk) {
-				_ = printJSON(map[string]any{"Verified": false, "BrokenRecord": brk.Seq, "Reason": brk.Reason, "RecordsBefore": rep.Records})
-				return fmt.Errorf("audit log broken at record %d: %s", brk.Seq, brk.Reason)
+				_ = printJSON(map[string]any{"Verified": false, "BrokenChain": brk.Chain, "BrokenRecord": brk.Seq, "Reason": brk.Reason, "RecordsBefore": rep.Records})
+				return fmt.Errorf("audit log broken: %w", brk)
 			}
 			if err != nil {
 				return err
 			}
 			return printJSON(map[string]any{"Verified": true, "Records": rep.Records, "Checkpoints": rep.Checkpoints,
-				"LastSignedSeq": rep.LastSigned, "UnsignedTail": rep.UnsignedTail})
+				"LastSignedSeq": rep.LastSigned, "UnsignedTail": rep.UnsignedTail, "Chains": rep.Chains})
 		},
 	}
 	verify.Flags().StringVar(&keyFile, "public-key", "", "pinned audit public key (default <data-dir>/"+auditKeyFileName+")")

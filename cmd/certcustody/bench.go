@@ -39,7 +39,7 @@ type benchResult struct {
 var benchScenarios = []string{"create-ec", "create-rsa", "sign-rsa", "sign-ec", "issue-csr-ec", "issue-csr-rsa"}
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
-	var endpoint string
+	var endpoint, caFile string
 	var clients, maxRequests int
 	var duration time.Duration
 	var scenarios []string
@@ -56,6 +56,9 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			c := newAPIClient(endpoint, id, secret)
+			if err := c.trustCA(caFile); err != nil {
+				return err
+			}
 			for _, s := range scenarios {
 				if !slices.Contains(benchScenarios, s) {
 					return fmt.Errorf("unknown scenario %q (have %v)", s, benchScenarios)
@@ -71,7 +74,8 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&endpoint, "endpoint", "http://127.0.0.1:8080", "server URL")
+	cmd.Flags().StringVar(&endpoint, "endpoint", "http://127.0.0.1:8080", "server URL (https://... with --ca-file for TLS; connections are kept alive)")
+	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM CA bundle that verifies an https endpoint")
 	cmd.Flags().IntVar(&clients, "clients", 2*runtime.GOMAXPROCS(0), "concurrent clients")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long each scenario runs")
 	cmd.Flags().IntVar(&maxRequests, "max-requests", 100000, "upper bound on requests per scenario")

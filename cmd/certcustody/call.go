@@ -22,7 +22,7 @@ var kmsActionNames = map[string]bool{
 }
 
 func newCallCmd(g *globalFlags) *cobra.Command {
-	var version, endpoint string
+	var version, endpoint, caFile string
 	cmd := &cobra.Command{
 		Use:   "call ACTION [Key=Value ...]",
 		Short: "Call the API with a signed request; prints the JSON response",
@@ -30,15 +30,20 @@ func newCallCmd(g *globalFlags) *cobra.Command {
 			"directory's bootstrap-credentials.json. Exits non-zero on an API error.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(g, args[0], args[1:], version, endpoint)
+			return callWith(g, args[0], args[1:], version, endpoint, caFile)
 		},
 	}
 	cmd.Flags().StringVar(&version, "version", "", "API version (default: 2016-01-20 for KMS actions, 2020-06-30 otherwise)")
-	cmd.Flags().StringVar(&endpoint, "endpoint", "", "server URL (default http://<listen address from config>)")
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "server URL (default http(s)://<listen address from config>)")
+	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM CA bundle to verify an https endpoint (default: the system roots)")
 	return cmd
 }
 
 func call(g *globalFlags, action string, kv []string, version, endpoint string) error {
+	return callWith(g, action, kv, version, endpoint, "")
+}
+
+func callWith(g *globalFlags, action string, kv []string, version, endpoint, caFile string) error {
 	id, secret, err := callCredentials(g)
 	if err != nil {
 		return err
@@ -49,6 +54,9 @@ func call(g *globalFlags, action string, kv []string, version, endpoint string) 
 			return err
 		}
 		endpoint = "http://" + c.Listen
+		if c.TLS.enabled() {
+			endpoint = "https://" + c.Listen
+		}
 	}
 	if version == "" {
 		version = "2020-06-30"
@@ -64,7 +72,11 @@ func call(g *globalFlags, action string, kv []string, version, endpoint string) 
 		}
 		args[k] = v
 	}
-	body, status, err := newAPIClient(endpoint, id, secret).do(action, version, args)
+	client := newAPIClient(endpoint, id, secret)
+	if err := client.trustCA(caFile); err != nil {
+		return err
+	}
+	body, status, err := client.do(action, version, args)
 	if err != nil {
 		return err
 	}

@@ -3,13 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
 // config is the YAML configuration; every key can also come from the
@@ -41,12 +38,72 @@ type config struct {
 		QPS      int            `yaml:"qps"`       // per user and action; default 10
 		ByAction map[string]int `yaml:"by_action"` // per-action overrides
 	} `yaml:"throttle"`
+	TLS tlsConfig `yaml:"tls"`
+	// TrustedProxies are the CIDRs whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed (see server.Peer).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// Set by loading, not by YAML.
+	source  string   // the file read, or "" for none
+	fromEnv []string // environment variables that set a value
 }
 
-// loadConfig reads --config, else <data-dir>/config.yaml if present, then
-// applies the environment. Unknown keys are errors: a typo in a custody
-// setting must not silently fall back to a default.
+// tlsConfig is the tls: section. TLS is on when key_file or key: token is
+// set.
+type tlsConfig struct {
+	// CertFile is the PEM chain, leaf first. With key: token it defaults
+	// to <data-dir>/tls-chain.pem, which `tls install` and `tls issue`
+	// write.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is an operator-provided PEM private key (not with key: token).
+	KeyFile string `yaml:"key_file"`
+	// Key "token": the TLS key is generated in the PKCS#11 token
+	// (keystore.TLSKeyID) and used only through crypto.Signer.
+	Key string `yaml:"key"`
+	// KeyAlgorithm of a token TLS key: EC_P256 (default), EC_P384,
+	// RSA_2048, RSA_3072, RSA_4096.
+	KeyAlgorithm string `yaml:"key_algorithm"`
+	// Names are the certificate's DNS names and IPs for `tls csr` and
+	// `tls issue`; default: the listen host and the public URL's host.
+	Names []string `yaml:"names"`
+	// ClientCAFile is a PEM bundle of CAs whose client certificates are
+	// verified; ClientAuth is require or verify_if_given (the default
+	// when a client CA file is set).
+	ClientCAFile string `yaml:"client_ca_file"`
+	ClientAuth   string `yaml:"client_auth"`
+	// AllowPlaintext lets a non-loopback listener run without TLS (a TLS
+	// proxy in front); serve warns at every start and /readyz says so.
+	AllowPlaintext bool `yaml:"allow_plaintext"`
+}
+
+// enabled reports whether the listener speaks TLS.
+func (t *tlsConfig) enabled() bool { return t.KeyFile != "" || t.Key == tlsKeyToken }
+
+const (
+	tlsKeyToken       = "token"
+	tlsChainFileName  = "tls-chain.pem"
+	defaultListenAddr = "127.0.0.1:8080"
+)
+
+// loadConfig reads --config, else <data-dir>/config.yaml if present,
+// applies the environment and the --listen override, and validates the
+// result (validateConfig, the same checks `config check` prints). Unknown
+// keys are errors: a typo in a custody setting must not silently fall
+// back to a default.
 func loadConfig(g *globalFlags) (*config, error) {
+	c, problems, err := readConfig(g)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, problems.err(c.source)
+	}
+	return c, nil
+}
+
+// readConfig loads and validates, returning the problems found instead
+// of failing on the first; err is for a file that cannot be read at all.
+func readConfig(g *globalFlags) (*config, problemList, error) {
 	c := &config{}
 	path := g.configFile
 	if path == "" {
@@ -55,36 +112,53 @@ func loadConfig(g *globalFlags) (*config, error) {
 			path = ""
 		}
 	}
+	var problems problemList
 	if path != "" {
-		f, err := os.Open(path)
+		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return nil, nil, fmt.Errorf("config: %w", err)
 		}
-		defer f.Close()
-		dec := yaml.NewDecoder(f)
-		dec.KnownFields(true)
-		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("config %s: %w", path, err)
-		}
+		c.source = path
+		problems = decodeConfig(b, c)
 	}
 	applyEnv(c)
+	if g.listen != "" {
+		c.Listen = g.listen
+	}
 	if c.Listen == "" {
-		c.Listen = "127.0.0.1:8080"
+		c.Listen = defaultListenAddr
 	}
 	if c.Region == "" {
 		c.Region = "cn-hangzhou"
 	}
 	if c.PublicURL == "" {
-		c.PublicURL = "http://" + c.Listen
+		scheme := "http://"
+		if c.TLS.enabled() {
+			scheme = "https://"
+		}
+		c.PublicURL = scheme + c.Listen
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
-	return c, nil
+	if c.TLS.Key == tlsKeyToken && c.TLS.CertFile == "" {
+		c.TLS.CertFile = filepath.Join(g.dataDir, tlsChainFileName)
+	}
+	if c.TLS.Key == tlsKeyToken && c.TLS.KeyAlgorithm == "" {
+		c.TLS.KeyAlgorithm = "EC_P256"
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.ClientAuth == "" {
+		c.TLS.ClientAuth = clientAuthIfGiven
+	}
+	if len(problems) == 0 { // values are checked once the keys are right
+		problems = validateConfig(c)
+	}
+	return c, problems, nil
 }
 
 func applyEnv(c *config) {
 	set := func(dst *string, env string) {
 		if v := os.Getenv(env); v != "" {
 			*dst = v
+			c.fromEnv = append(c.fromEnv, env)
 		}
 	}
 	set(&c.PKCS11.Module, "CERTCUSTODY_PKCS11_MODULE")

@@ -20,6 +20,7 @@ func main() {
 type globalFlags struct {
 	dataDir    string
 	configFile string
+	listen     string // serve --listen: overrides the config's listen
 }
 
 func newRootCmd() *cobra.Command {
@@ -32,6 +33,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", "./certcustody-data", "data directory (database, embedded token, bootstrap credentials)")
 	root.PersistentFlags().StringVar(&g.configFile, "config", "", "YAML config file (default: <data-dir>/config.yaml when present)")
-	root.AddCommand(newTokenCmd(g), newServeCmd(g), newAccessKeyCmd(g), newCallCmd(g), newBenchCmd(g), newAuditCmd(g), newStoreCmd(g))
+	root.AddCommand(newTokenCmd(g), newServeCmd(g), newAccessKeyCmd(g), newCallCmd(g), newBenchCmd(g), newAuditCmd(g), newMigrateCmd(g), newConfigCmd(g), newTLSCmd(g), newStoreCmd(g))
 	return root
 }

@@ -56,6 +56,10 @@ func TestEmbeddedDefaultServeCallAccessKey(t *testing.T) {
 	if ready["custody"] != "development" {
 		t.Fatalf("/readyz custody = %q, want development", ready["custody"])
 	}
+	// `make run` is unchanged: plain HTTP on loopback, no warning.
+	if ready["transport"] != "http-loopback" || ready["warning"] != "" {
+		t.Fatalf("/readyz transport = %q (warning %q), want http-loopback", ready["transport"], ready["warning"])
+	}
 
 	if err := call(g, "CreateCertificate", []string{"KeySpec=EC_P256", "Subject=CN=app,OU=ops,O=Example,C=CN"}, "", "http://"+addr); err != nil {
 		t.Fatalf("call CreateCertificate: %v", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/certcustody/certcustody/certmgr"
 	"github.com/certcustody/certcustody/server"
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 )
@@ -39,14 +41,16 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	if err := checkDataDirPrivate(g.dataDir); err != nil {
 		return err
 	}
+	if listen != "" {
+		withListen := *g
+		withListen.listen = listen
+		g = &withListen
+	}
 	a, err := openApp(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if listen != "" {
-		a.cfg.Listen = listen
-	}
 	ak, err := a.ensureBootstrap(ctx)
 	if err != nil {
 		return err
@@ -62,13 +66,34 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	}
 	sweepOrphans(ctx, a, log) // keys left by a kill before their row committed
 	allowV1 := a.cfg.Auth.AllowV1 == nil || *a.cfg.Auth.AllowV1
+	proxies, err := server.ParseTrustedProxies(a.cfg.TrustedProxies) // validated by loadConfig
+	if err != nil {
+		return err
+	}
+	var certs *certSource
+	var tlsCfg *tls.Config
+	if a.cfg.TLS.enabled() {
+		if certs, err = newCertSource(a); err != nil {
+			return err
+		}
+		if tlsCfg, err = serverTLSConfig(&a.cfg.TLS, certs); err != nil {
+			return err
+		}
+	}
+	th := &server.Throttle{Rate: rate.Limit(a.cfg.Throttle.QPS), Burst: a.cfg.Throttle.QPS, ByAction: a.cfg.Throttle.ByAction}
+	// Every node registers with a heartbeat and enforces its share of the
+	// per-user rates (with SQLite there is one node).
+	nodeID := uuid.NewString()
+	heartbeat(ctx, a, th, nodeID, log)
 	srv := server.New(server.Config{
 		KMS: a.mgr, PrivateCA: a.mgr, Principals: a.mgr, Nonces: a.mgr, Custody: string(a.mode),
 		AllowV1: allowV1, Region: a.cfg.Region, Logger: log,
-		Throttle:     &server.Throttle{Rate: rate.Limit(a.cfg.Throttle.QPS), Burst: a.cfg.Throttle.QPS, ByAction: a.cfg.Throttle.ByAction},
-		TokenStats:   a.keys.Stats,
-		Auditor:      a.mgr,
-		ClientTokens: a.mgr,
+		Throttle:       th,
+		TokenStats:     a.keys.Stats,
+		Auditor:        a.mgr,
+		ClientTokens:   a.mgr,
+		TrustedProxies: proxies,
+		Transport:      transportOf(a.cfg),
 		Ready: func(ctx context.Context) error {
 			if err := a.db.Ping(ctx); err != nil {
 				return err
@@ -82,19 +107,38 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	log.Info("listening", "addr", ln.Addr().String(), "custody", string(a.mode), "data_dir", g.dataDir)
+	hs := &http.Server{Handler: srv.Handler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	log.Info("listening", "addr", ln.Addr().String(), "transport", transportOf(a.cfg), "custody", string(a.mode), "data_dir", g.dataDir)
+	if certs != nil {
+		logCertificate(log, "TLS certificate", certs.leaf())
+	}
+	if transportOf(a.cfg) == server.TransportPlaintext {
+		log.Warn(server.PlaintextWarning, "addr", ln.Addr().String())
+	}
 	if a.mode == custodyDevelopment {
 		log.Warn("development custody: the token PIN is stored in the data directory; whoever reads it holds every key")
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the TLS certificate; handled always, so that a HUP
+	// never kills a server that has nothing to reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- hs.ServeTLS(ln, "", "") // the certificate comes from GetCertificate
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	tick := time.NewTicker(auditSignEvery)
 	defer tick.Stop()
 	sweepTick := time.NewTicker(certmgr.SweepEvery)
 	defer sweepTick.Stop()
+	beat := time.NewTicker(heartbeatEvery)
+	defer beat.Stop()
 	for running := true; running; {
 		select {
 		case err := <-errc:
@@ -103,6 +147,10 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 			signAuditHead(ctx, a, log)
 		case <-sweepTick.C:
 			sweepOrphans(ctx, a, log)
+		case <-beat.C:
+			heartbeat(ctx, a, th, nodeID, log)
+		case <-hup:
+			reloadCertificate(certs, log)
 		case <-ctx.Done():
 			running = false
 		}
@@ -114,7 +162,24 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 		return err
 	}
 	signAuditHead(sctx, a, log)
+	if err := a.db.LeaveCluster(sctx, nodeID); err != nil {
+		log.Error("cluster: cannot leave", "err", err)
+	}
 	return nil
+}
+
+// reloadCertificate re-reads the TLS certificate on SIGHUP; a bad file
+// leaves the one in use.
+func reloadCertificate(certs *certSource, log *slog.Logger) {
+	if certs == nil {
+		log.Info("SIGHUP: TLS is off; nothing to reload")
+		return
+	}
+	if err := certs.load(); err != nil {
+		log.Error("SIGHUP: TLS certificate not reloaded; the previous one stays in use", "err", err)
+		return
+	}
+	logCertificate(log, "TLS certificate reloaded", certs.leaf())
 }
 
 // auditSignEvery bounds how long audit records stay after the last signed

@@ -92,7 +92,7 @@ func TestStoreCopyMovesAnEmbeddedInstallToPostgres(t *testing.T) {
 	ok("CreateRevokeClientCertificate", caAPI, map[string]string{"Identifier": revoked})
 	ok("TagResources", caAPI, map[string]string{"ResourceType": "ALIYUN::CAS::PCACERTIFICATE", "ResourceId.1": sub, "ResourceId.2": leaf,
 		"Tag.1.Key": "owner", "Tag.1.Value": "pki"})
-	crlBefore := httpGet(t, "http://"+addr+"/crl/"+sub+".crl")
+	crlBefore := fetch(t, "http://"+addr+"/crl/"+sub+".crl")
 	runCLI(t, bin, "--data-dir", dataDir, "accesskey", "create", "--account", "team-b")
 	stop()
 
@@ -211,7 +211,7 @@ func TestStoreCopyMovesAnEmbeddedInstallToPostgres(t *testing.T) {
 	execRaw(t, "sqlite3", behind, `DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)`)
 	fresh := pgclustertest.Database(t, pgCluster)
 	_, stderr, err = runCLIFail(bin, "--data-dir", dataDir, "store", "copy", "--from", behind, "--to", fresh)
-	if err == nil || !strings.Contains(stderr, "behind this binary") || !strings.Contains(stderr, "certcustody serve") {
+	if err == nil || !strings.Contains(stderr, "behind this binary") || !strings.Contains(stderr, "certcustody migrate") {
 		t.Fatalf("copy of a source behind: %v, %q", err, stderr)
 	}
 	if n := rawStrings(t, openRaw(t, "pgx", fresh), `SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`); len(n) != 0 {
@@ -254,12 +254,24 @@ func TestStoreCopyMovesAnEmbeddedInstallToPostgres(t *testing.T) {
 	}
 	ok("CreateServerCertificate", caAPI, map[string]string{"ParentIdentifier": sub, "Algorithm": "ECC_256",
 		"CommonName": "after.example.com", "Domain": "after.example.com", "Days": "30"})
-	if crl := httpGet(t, "http://"+addr+"/crl/"+sub+".crl"); !bytes.Equal(crl, crlBefore) {
+	if crl := fetch(t, "http://"+addr+"/crl/"+sub+".crl"); !bytes.Equal(crl, crlBefore) {
 		t.Errorf("the CRL saved before the copy is not the one served after it")
 	}
 	stop()
-	if out := runCLIEnv(t, bin, []string{"CERTCUSTODY_DATABASE_URL=" + to}, "--data-dir", dataDir, "audit", "verify"); !strings.Contains(out, `"Verified": true`) {
-		t.Fatalf("audit verify on PostgreSQL after serving: %s", out)
+	// The copied (embedded) chain and the node's new one both verify; the
+	// node's checkpoints name the copied chain's head.
+	var verified struct {
+		Verified bool
+		Records  int64
+		Chains   []struct {
+			Chain   string
+			Records int64
+		}
+	}
+	out = runCLIEnv(t, bin, append(os.Environ(), "CERTCUSTODY_DATABASE_URL="+to), "--data-dir", dataDir, "audit", "verify")
+	if err := json.Unmarshal([]byte(out), &verified); err != nil || !verified.Verified || len(verified.Chains) != 2 ||
+		verified.Chains[0].Chain != "" || verified.Chains[0].Records != srcCounts["audit_log"] || verified.Records <= srcCounts["audit_log"] {
+		t.Fatalf("audit verify on PostgreSQL after serving: %v\n%s", err, out)
 	}
 }
 
@@ -321,33 +333,6 @@ func runCLIFail(bin string, args ...string) (string, string, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
-}
-
-func runCLIEnv(t *testing.T, bin string, env []string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("certcustody %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
-}
-
-func httpGet(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
-	}
-	return b
 }
 
 func openRaw(t *testing.T, driver, dsn string) *sql.DB {

@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 
+	"github.com/certcustody/certcustody/server"
 	"github.com/spf13/cobra"
 )
 
@@ -29,9 +28,7 @@ func newTokenCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(os.Stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(map[string]any{
+			out := map[string]any{
 				"Label":        info.Label,
 				"Slot":         info.Slot,
 				"Manufacturer": info.Manufacturer,
@@ -39,8 +36,13 @@ func newTokenCmd(g *globalFlags) *cobra.Command {
 				"KeyCount":     info.KeyCount,
 				"MaxSessions":  info.MaxSessions,
 				"Custody":      string(mode),
+				"Transport":    transportOf(c),  // https, http-loopback or http-plaintext (tls.allow_plaintext)
 				"Mechanisms":   info.Mechanisms, // CKM_ names with pkcs11-tool -M flags; unknown codes in hex
-			})
+			}
+			if transportOf(c) == server.TransportPlaintext {
+				out["TransportWarning"] = server.PlaintextWarning
+			}
+			return printJSON(out)
 		},
 	})
 	cmd.AddCommand(newTokenKeysCmd(g), newTokenSweepCmd(g))

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/certcustody/certcustody/csrgen"
+	"github.com/certcustody/certcustody/keystore"
+	"github.com/certcustody/certcustody/server"
+)
+
+const (
+	clientAuthRequire = "require"
+	clientAuthIfGiven = "verify_if_given"
+)
+
+// validateConfig checks values that the keys alone do not: every
+// subcommand runs it (through loadConfig), `config check` prints it, so
+// serve and the check cannot disagree. It reads no file and opens
+// neither the token nor the database.
+func validateConfig(c *config) problemList {
+	var p problemList
+	add := func(path, msg string) { p = append(p, problem{path: path, msg: msg}) }
+
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil || port == "" {
+		add("listen", "want host:port (e.g. 127.0.0.1:8080)")
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("public_url", "want an http:// or https:// URL")
+	}
+
+	// The embedded token has its own PIN beside it: a PIN given for it
+	// would be silently ignored, so it is refused.
+	if c.PKCS11.Module == "" {
+		for _, env := range c.fromEnv {
+			if env == "CERTCUSTODY_PKCS11_PIN" || env == "CERTCUSTODY_PKCS11_PIN_FILE" {
+				add(env, "set in the environment, but no PKCS#11 module is configured: the embedded token uses its own PIN file; unset "+env+" or set pkcs11.module (CERTCUSTODY_PKCS11_MODULE)")
+			}
+		}
+		if !slices.Contains(c.fromEnv, "CERTCUSTODY_PKCS11_PIN") && c.PKCS11.PIN != "" {
+			add("pkcs11.pin", "set without pkcs11.module: the embedded token uses its own PIN file")
+		}
+		if !slices.Contains(c.fromEnv, "CERTCUSTODY_PKCS11_PIN_FILE") && c.PKCS11.PINFile != "" {
+			add("pkcs11.pin_file", "set without pkcs11.module: the embedded token uses its own PIN file")
+		}
+	}
+	if c.PKCS11.MaxSessions < 0 {
+		add("pkcs11.max_sessions", "must not be negative")
+	}
+	if c.Database.URL != "" {
+		if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			add("database.url", "want a postgres:// or postgresql:// URL (empty: SQLite in the data directory)")
+		}
+	}
+	if c.Throttle.QPS < 0 {
+		add("throttle.qps", "must not be negative")
+	}
+	for action, qps := range c.Throttle.ByAction {
+		if qps < 0 {
+			add("throttle.by_action."+action, "must not be negative")
+		}
+	}
+	if _, err := server.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		add("trusted_proxies", err.Error())
+	}
+
+	t := &c.TLS
+	switch t.Key {
+	case "", tlsKeyToken:
+	default:
+		add("tls.key", `want "token" (the key is generated in the PKCS#11 token) or nothing (use key_file)`)
+	}
+	if t.Key == tlsKeyToken && t.KeyFile != "" {
+		add("tls.key_file", "set together with tls.key: token; choose one")
+	}
+	if t.CertFile != "" && !t.enabled() {
+		add("tls.cert_file", "set without tls.key_file or tls.key: token")
+	}
+	if t.KeyFile != "" && t.CertFile == "" {
+		add("tls.cert_file", "required with tls.key_file")
+	}
+	if t.KeyAlgorithm != "" {
+		alg, err := keystore.ParseAlgorithm(t.KeyAlgorithm)
+		switch {
+		case t.Key != tlsKeyToken:
+			add("tls.key_algorithm", "only with tls.key: token")
+		case err != nil || !slices.Contains(keystore.TLSAlgorithms, alg):
+			add("tls.key_algorithm", "want one of "+algorithmList(keystore.TLSAlgorithms))
+		}
+	}
+	for i, n := range t.Names {
+		if net.ParseIP(n) == nil && csrgen.ValidateDNSName(n) != nil {
+			add("tls.names["+strconv.Itoa(i)+"]", "not a DNS name or an IP address")
+		}
+	}
+	switch t.ClientAuth {
+	case "":
+	case clientAuthRequire, clientAuthIfGiven:
+		if t.ClientCAFile == "" {
+			add("tls.client_ca_file", "required with tls.client_auth")
+		}
+	default:
+		add("tls.client_auth", "want require or verify_if_given")
+	}
+	if (t.ClientCAFile != "" || t.ClientAuth != "") && !t.enabled() {
+		add("tls.client_ca_file", "client certificates need TLS (tls.key_file or tls.key: token)")
+	}
+	if !t.enabled() && !t.AllowPlaintext && err == nil && !isLoopbackHost(host) {
+		add("listen", c.Listen+" is not a loopback address and TLS is off: configure tls.key: token (or tls.cert_file/tls.key_file), or set tls.allow_plaintext: true behind a TLS proxy")
+	}
+	return p
+}
+
+// transportOf names the listener's transport (server.Transport*).
+func transportOf(c *config) string {
+	host, _, _ := net.SplitHostPort(c.Listen)
+	switch {
+	case c.TLS.enabled():
+		return server.TransportHTTPS
+	case isLoopbackHost(host):
+		return server.TransportLoopback
+	}
+	return server.TransportPlaintext
+}
+
+// isLoopbackHost: only an address that cannot be reached from another
+// machine counts; an empty host (all interfaces) or any other name does
+// not.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+func algorithmList(algs []keystore.Algorithm) string {
+	s := make([]string, len(algs))
+	for i, a := range algs {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
+}
