@@ -103,11 +103,14 @@ func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) (*AuditCheckpoint
 	if a == nil {
 		return nil, nil
 	}
-	var last int64
-	if err := tx.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE chain = ?`, r.Chain).Scan(&last); err != nil {
-		return nil, fmt.Errorf("store: last audit checkpoint: %w", err)
+	if tx.lastCheckpoint == nil {
+		var last int64
+		if err := tx.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE chain = ?`, r.Chain).Scan(&last); err != nil {
+			return nil, fmt.Errorf("store: last audit checkpoint: %w", err)
+		}
+		tx.lastCheckpoint = &last
 	}
-	if r.Seq-last < a.every {
+	if r.Seq-*tx.lastCheckpoint < a.every {
 		return nil, nil
 	}
 	cp := &AuditCheckpoint{Chain: r.Chain, Seq: r.Seq, HeadHash: r.Hash, At: a.now()}
@@ -121,6 +124,8 @@ func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) (*AuditCheckpoint
 	if err := insertCheckpoint(ctx, tx.e, cp); err != nil {
 		return nil, err
 	}
+	signed := cp.Seq
+	tx.lastCheckpoint = &signed
 	return cp, nil
 }
 
@@ -156,25 +161,36 @@ func insertCheckpoint(ctx context.Context, e execer, cp *AuditCheckpoint) error 
 }
 
 func (tx *Tx) appendRecord(ctx context.Context, r *AuditRecord) error {
-	var seq int64
-	var prev []byte
 	r.Chain = tx.chain
-	err := tx.e.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1`, r.Chain).Scan(&seq, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("store: audit head: %w", err)
+	// The chain's head is read once per transaction: the transaction holds
+	// the chain's lock, so only its own appends move the head (a rolled
+	// back savepoint forgets it, see forgetAuditHead).
+	if tx.head == nil {
+		h := &ChainHead{Chain: r.Chain}
+		err := tx.e.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1`, r.Chain).Scan(&h.Seq, &h.Hash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: audit head: %w", err)
+		}
+		if h.Hash == nil {
+			h.Hash = make([]byte, sha256.Size)
+		}
+		tx.head = h
 	}
-	if prev == nil {
-		prev = make([]byte, sha256.Size)
-	}
-	r.Seq, r.PrevHash = seq+1, prev
+	r.Seq, r.PrevHash = tx.head.Seq+1, tx.head.Hash
 	r.Hash = r.ComputeHash()
-	_, err = tx.e.ExecContext(ctx, `INSERT INTO audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)
+	_, err := tx.e.ExecContext(ctx, `INSERT INTO audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, r.Chain, r.Seq, ms(r.At), r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP, r.ClientCert, r.PrevHash, r.Hash)
 	if err != nil {
+		tx.forgetAuditHead()
 		return fmt.Errorf("store: append audit record: %w", err)
 	}
+	tx.head = &ChainHead{Chain: r.Chain, Seq: r.Seq, Hash: r.Hash}
 	return nil
 }
+
+// forgetAuditHead drops what the transaction remembers of its chain, after
+// a savepoint rolled back appends it had made.
+func (tx *Tx) forgetAuditHead() { tx.head, tx.lastCheckpoint = nil, nil }
 
 // AuditHead returns the newest record of this store's chain, and whether a
 // checkpoint already covers it; seq is 0 for an empty chain.

@@ -110,6 +110,7 @@ func (c *committer) commit(batch []groupReq) {
 			return
 		}
 		if errs[i] = r.fn(tx); errs[i] != nil {
+			tx.forgetAuditHead()
 			if _, err := sqlTx.Exec(`ROLLBACK TO w`); err != nil {
 				_ = sqlTx.Rollback()
 				fail(fmt.Errorf("store: rollback to savepoint: %w", err))

@@ -150,6 +150,10 @@ type Tx struct {
 	tx      *sql.Tx
 	signing *auditSigning // nil: no checkpoints signed by the writer
 	chain   string        // the audit chain its records join
+	// head and lastCheckpoint remember the chain's head and last signed
+	// sequence within the transaction (nil: not read yet).
+	head           *ChainHead
+	lastCheckpoint *int64
 }
 
 func (s *DB) newTx(sqlTx *sql.Tx) *Tx {
