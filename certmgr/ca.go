@@ -273,6 +273,16 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain}, true, nil
 }
 
+// issuedChainPEM is the chain of a certificate the CA issuer signed: the
+// issuer first, then its own issuers up to the root.
+func (m *Manager) issuedChainPEM(ctx context.Context, c Caller, issuer *store.CACertificate) (string, error) {
+	rest, err := m.chainPEM(ctx, c, issuer)
+	if err != nil {
+		return "", err
+	}
+	return certPEM(issuer.Certificate) + rest, nil
+}
+
 // chainPEM is the issuer chain of a CA up to and including the root,
 // issuer first (for a root: the root itself).
 func (m *Manager) chainPEM(ctx context.Context, c Caller, ca *store.CACertificate) (string, error) {

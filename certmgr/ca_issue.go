@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"net"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/certcustody/certcustody/certmgr/store"
@@ -237,14 +236,11 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	case err != nil:
 		return nil, Internal(err)
 	}
-	var chain strings.Builder
-	chain.WriteString(certPEM(parent.Certificate))
-	rest, err := m.chainPEM(ctx, c, parent)
+	chain, err := m.issuedChainPEM(ctx, c, parent)
 	if err != nil {
 		return nil, err
 	}
-	chain.WriteString(rest)
-	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain.String(), SerialNumber: serialOut(row.Serial)}, nil
+	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain, SerialNumber: serialOut(row.Serial)}, nil
 }
 
 // chainReader reads a CA chain's status, from the database or inside a

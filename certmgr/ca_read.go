@@ -63,13 +63,9 @@ func (m *Manager) DescribeClientCertificate(ctx context.Context, c Caller, id st
 	if err != nil {
 		return nil, Internal(err)
 	}
-	rest, err := m.chainPEM(ctx, c, issuer)
+	chain, err := m.issuedChainPEM(ctx, c, issuer)
 	if err != nil {
 		return nil, err
-	}
-	chain := certPEM(issuer.Certificate)
-	if issuer.ParentIdentifier != "" {
-		chain += rest
 	}
 	fam, size := keyFamily(parsed.Public)
 	return &ClientCertificateDescription{ClientCertificateSummary: *sum, CertChain: chain,

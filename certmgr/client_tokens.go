@@ -52,12 +52,12 @@ func (m *Manager) IssuedResultFor(ctx context.Context, c Caller, id string) (*Is
 	if err != nil {
 		return nil, Internal(err)
 	}
-	rest, err := m.chainPEM(ctx, c, issuer)
+	chain, err := m.issuedChainPEM(ctx, c, issuer)
 	if err != nil {
 		return nil, err
 	}
 	return &IssuedResult{Identifier: row.Identifier, Certificate: certPEM(row.Certificate),
-		CertificateChain: certPEM(issuer.Certificate) + rest, SerialNumber: serialOut(row.Serial)}, nil
+		CertificateChain: chain, SerialNumber: serialOut(row.Serial)}, nil
 }
 
 // CAResultFor rebuilds a CA creation's answer from its row.

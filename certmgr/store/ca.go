@@ -75,24 +75,7 @@ func (q queries) GetCACertificate(ctx context.Context, accountID, identifier str
 
 // ListCACertificates returns a page of the account's CAs and the total.
 func (q queries) ListCACertificates(ctx context.Context, accountID string, offset, limit int) ([]*CACertificate, int, error) {
-	var total int
-	if err := q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM ca_certificates WHERE account_id = ?`, accountID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: count CAs: %w", err)
-	}
-	rows, err := q.e.QueryContext(ctx, `SELECT `+caColumns+` FROM ca_certificates WHERE account_id = ? ORDER BY created_at, identifier LIMIT ? OFFSET ?`, accountID, limit, offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: list CAs: %w", err)
-	}
-	defer rows.Close()
-	var out []*CACertificate
-	for rows.Next() {
-		c, err := scanCA(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, c)
-	}
-	return out, total, rows.Err()
+	return q.FilterCACertificates(ctx, accountID, CAFilter{}, offset, limit)
 }
 
 func scanCA(r scanner) (*CACertificate, error) {
