@@ -79,3 +79,10 @@ func allowAuditSQL(db *DB) []string {
 	}
 	return []string{`DROP TRIGGER refuse_audit`}
 }
+
+// pgclustertestDatabase is a fresh PostgreSQL database whatever the test's
+// backend, for tests that are about PostgreSQL itself.
+func pgclustertestDatabase(t *testing.T) string {
+	t.Helper()
+	return pgclustertest.Database(t, cluster)
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,5 +126,41 @@ func testNonceIsSingleUseUntilExpiry(t *testing.T) {
 	}
 	if ok, _ := db.UseNonce(ctx, "ak", "n1", now.Add(3*time.Minute), now.Add(2*time.Minute)); !ok {
 		t.Fatal("an expired nonce was not pruned")
+	}
+}
+
+// TestCurrentSchemaIssuesNoDDL: against a current schema a node opens the
+// database with a role that has no DDL rights (PostgreSQL 15 gives PUBLIC
+// no CREATE on the public schema), reads and writes, and a schema behind
+// the binary is refused for a node opened WithoutMigrations.
+func TestCurrentSchemaIssuesNoDDL(t *testing.T) {
+	ctx := context.Background()
+	url := pgclustertestDatabase(t)
+	db, err := OpenURL(ctx, url) // the operator's migrate
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`CREATE ROLE app LOGIN`, `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app`} {
+		if _, err := db.db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	appURL := strings.Replace(url, "postgres://postgres@", "postgres://app@", 1)
+	node, err := OpenURL(ctx, appURL, WithAuditChain("node-app"))
+	if err != nil {
+		t.Fatalf("a node without DDL rights could not open a current schema: %v", err)
+	}
+	defer node.Close()
+	now := time.Now().UTC()
+	if err := node.Tx(ctx, func(tx *Tx) error { return tx.InsertAccount(ctx, &Account{ID: "a", Name: "a", CreatedAt: now}) }); err != nil {
+		t.Fatalf("the node cannot write: %v", err)
+	}
+	if _, err := node.db.ExecContext(ctx, `CREATE TABLE probe (x int)`); err == nil {
+		t.Fatal("the role can issue DDL; the test proves nothing")
+	}
+	empty := pgclustertestDatabase(t)
+	if _, err := OpenURL(ctx, empty, WithoutMigrations()); !errors.Is(err, ErrSchemaBehind) {
+		t.Fatalf("an empty database opened WithoutMigrations: %v, want ErrSchemaBehind", err)
 	}
 }
