@@ -229,14 +229,23 @@ func (m *Manager) TagResources(ctx context.Context, c Caller, r TagResourcesRequ
 	if err != nil {
 		return nil, err
 	}
+	return m.eachPCAResource(ctx, c, ids, func(tx *store.Tx, id string) error {
+		return tx.UpsertTags(ctx, c.AccountID, store.TagResourcePCA, id, tags)
+	})
+}
+
+// eachPCAResource applies change to each of the caller's CAs and issued
+// certificates in one transaction: all of them, or (one missing or
+// refused) none, the error naming the resource that failed.
+func (m *Manager) eachPCAResource(ctx context.Context, c Caller, ids []string, change func(tx *store.Tx, id string) error) (*Done, error) {
 	var failed string
-	err = m.db.Tx(ctx, func(tx *store.Tx) error {
+	err := m.db.Tx(ctx, func(tx *store.Tx) error {
 		for _, id := range ids {
 			failed = id
 			if _, err := tx.PCAKind(ctx, c.AccountID, id); err != nil {
 				return err
 			}
-			if err := tx.UpsertTags(ctx, c.AccountID, store.TagResourcePCA, id, tags); err != nil {
+			if err := change(tx, id); err != nil {
 				return err
 			}
 		}
@@ -284,23 +293,9 @@ func (m *Manager) UntagResources(ctx context.Context, c Caller, r UntagResources
 		}
 		keys = r.TagKeys
 	}
-	var failed string
-	err = m.db.Tx(ctx, func(tx *store.Tx) error {
-		for _, id := range ids {
-			failed = id
-			if _, err := tx.PCAKind(ctx, c.AccountID, id); err != nil {
-				return err
-			}
-			if err := tx.DeleteTags(ctx, c.AccountID, store.TagResourcePCA, id, keys); err != nil {
-				return err
-			}
-		}
-		return nil
+	return m.eachPCAResource(ctx, c, ids, func(tx *store.Tx, id string) error {
+		return tx.DeleteTags(ctx, c.AccountID, store.TagResourcePCA, id, keys)
 	})
-	if err != nil {
-		return nil, tagStoreError(err, failed)
-	}
-	return &Done{}, nil
 }
 
 // ListTagResourcesRequest is Private CA ListTagResources' input.
