@@ -23,7 +23,7 @@ func BenchmarkCRL1M(b *testing.B) {
 	m, c := newManager(b)
 	sub := benchIssuingCA(b, m, c)
 	now := time.Now().UTC()
-	err := m.db.Tx(ctx, func(tx *store.Tx) error {
+	err := m.sqlStore().Tx(ctx, func(tx *store.Tx) error {
 		for i := range n {
 			if err := tx.InsertIssuedCertificate(ctx, &store.IssuedCertificate{
 				Identifier: fmt.Sprintf("bench-%d", i), AccountID: c.AccountID, IssuerIdentifier: sub, Serial: fmt.Sprintf("%032X", i+1),
@@ -39,7 +39,7 @@ func BenchmarkCRL1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := range n {
-		if _, err := m.db.RevokeIssued(ctx, c.AccountID, fmt.Sprintf("bench-%d", i), 1, now); err != nil && i < 10 {
+		if _, err := m.sqlStore().RevokeIssued(ctx, c.AccountID, fmt.Sprintf("bench-%d", i), 1, now); err != nil && i < 10 {
 			b.Fatal(err)
 		}
 		if i == 0 {
@@ -59,10 +59,10 @@ func BenchmarkCRL1M(b *testing.B) {
 			row := &store.IssuedCertificate{Identifier: id, AccountID: c.AccountID, IssuerIdentifier: sub,
 				Serial: fmt.Sprintf("F%031X", extra), CertificateType: "SERVER", Status: "ISSUE", Certificate: []byte{0}, SubjectDN: "CN=x",
 				Algorithm: "ECC", KeySize: 256, NotBefore: now, NotAfter: now.AddDate(1, 0, 0), CreatedAt: now}
-			if err := m.db.Tx(ctx, func(tx *store.Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
+			if err := m.sqlStore().Tx(ctx, func(tx *store.Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := m.db.RevokeIssued(ctx, c.AccountID, id, 1, now); err != nil {
+			if _, err := m.sqlStore().RevokeIssued(ctx, c.AccountID, id, 1, now); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -70,7 +70,7 @@ func BenchmarkCRL1M(b *testing.B) {
 	b.Run("build", func(b *testing.B) {
 		var doc *CRLDocument
 		for b.Loop() {
-			if _, err := m.db.RevokeIssued(ctx, c.AccountID, "bench-1", 1, now); err == nil {
+			if _, err := m.sqlStore().RevokeIssued(ctx, c.AccountID, "bench-1", 1, now); err == nil {
 				b.Fatal("re-revocation accepted")
 			}
 			markDirty(ctx, b, m, sub)
@@ -104,12 +104,12 @@ func benchIssuingCA(b *testing.B, m *Manager, c Caller) string {
 }
 
 func bulkRevoke(ctx context.Context, m *Manager, ca string, at time.Time) error {
-	return m.db.BulkRevokeForBenchmark(ctx, ca, at)
+	return m.sqlStore().BulkRevokeForBenchmark(ctx, ca, at)
 }
 
 func markDirty(ctx context.Context, b *testing.B, m *Manager, ca string) {
 	b.Helper()
-	if err := m.db.MarkCRLDirty(ctx, ca); err != nil {
+	if err := m.sqlStore().MarkCRLDirty(ctx, ca); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -45,7 +45,7 @@ func newCRLFixture(t *testing.T) *crlFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row, err := m.db.GetCACertificate(ctx, c.AccountID, sub.Identifier)
+	row, err := m.sqlStore().GetCACertificate(ctx, c.AccountID, sub.Identifier)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/keystore"
 )
 
@@ -54,7 +53,7 @@ const DefaultMaxTokenKeysPerAccount = 1000
 // Manager implements the API's operations. It is safe for concurrent use.
 type Manager struct {
 	keys    Keys
-	db      *store.DB
+	db      Store
 	region  string
 	now     func() time.Time
 	secrets *secretCache
@@ -88,7 +87,7 @@ func (m *Manager) signer(ctx context.Context, keyID string) (crypto.Signer, erro
 }
 
 // New returns a Manager over a keystore and a database.
-func New(keys Keys, db *store.DB, cfg Config) *Manager {
+func New(keys Keys, db Store, cfg Config) *Manager {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
