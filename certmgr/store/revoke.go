@@ -102,3 +102,15 @@ func (s *DB) BulkRevokeForBenchmark(ctx context.Context, ca string, at time.Time
 		return keepCRLEntries(ctx, tx, ca)
 	})
 }
+
+// ForgetCRLEntriesForBenchmark puts a CA's CRL back in the state an
+// upgrade leaves it in (entries not kept, CRL dirty), so that a benchmark
+// can time the build that writes the list from the tables.
+func (s *DB) ForgetCRLEntriesForBenchmark(ctx context.Context, ca string) error {
+	return s.Tx(ctx, func(tx *Tx) error {
+		if _, err := tx.x.ExecContext(ctx, `UPDATE crls SET entries_kept = 0 WHERE ca_identifier = ?`, ca); err != nil {
+			return err
+		}
+		return markCRLDirty(ctx, tx, ca, nil)
+	})
+}
