@@ -24,6 +24,7 @@ type Store interface {
 	AuditHead(ctx context.Context) (seq int64, hash []byte, signed bool, err error)
 	CAByIdentifier(ctx context.Context, identifier string) (*store.CACertificate, error)
 	ClientTokenClaim(ctx context.Context, accountID, token string, since time.Time) (*store.ClientToken, error)
+	CRLState(ctx context.Context, ca string) (*store.CRL, error)
 	CountCAs(ctx context.Context, accountID string) (int64, error)
 	CountIssuedBy(ctx context.Context, accountID, ca string) (int64, error)
 	CountIssuedMatching(ctx context.Context, f store.IssuedFilter) (int64, error)
@@ -47,7 +48,7 @@ type Store interface {
 	ListTags(ctx context.Context, tq store.TagQuery) ([]store.ResourceTag, error)
 	LockCRLBuild(ctx context.Context, ca string) (func(), error)
 	OtherChainHeads(ctx context.Context) ([]store.ChainHead, error)
-	ReadCRLBuild(ctx context.Context, ca string) (*store.CRLBuildInput, error)
+	ReadCRLBuild(ctx context.Context, ca string, into func(size int) []byte) (*store.CRLBuildInput, error)
 	RevokeCA(ctx context.Context, accountID, identifier string, at time.Time) error
 	RevokeIssued(ctx context.Context, accountID, identifier string, reason int, at time.Time) (issuer string, err error)
 	SaveCRL(ctx context.Context, ca string, c *store.CRL, in *store.CRLBuildInput) error

@@ -97,7 +97,7 @@ func populatedSQLite(t *testing.T) string {
 	if _, err := db.RevokeIssued(ctx, "a1", "leaf-0", 1, now); err != nil {
 		t.Fatal(err)
 	}
-	in, err := db.ReadCRLBuild(ctx, "subsub")
+	in, err := db.ReadCRLBuild(ctx, "subsub", nil)
 	must(err)
 	must(db.SaveCRL(ctx, "subsub", &CRL{Number: in.LastNumber + 1, DER: randomBytes(t, 400), ThisUpdate: now, NextUpdate: later}, in))
 	if _, err := db.UseNonce(ctx, "AK1", "nonce-1", later, now); err != nil {
