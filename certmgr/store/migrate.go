@@ -238,6 +238,18 @@ var migrations = []string{
 		SELECT '', seq, head_hash, signature, at FROM audit_checkpoints;
 	DROP TABLE audit_checkpoints;
 	ALTER TABLE audit_checkpoints_chained RENAME TO audit_checkpoints;`,
+	// 14: the token key pool: KMS key pairs generated ahead of time, one
+	// row per unclaimed key, so the orphan sweep knows them. A claim
+	// deletes the row in the transaction that inserts the key's
+	// kms_certificates row.
+	`CREATE TABLE key_pool (
+		key_id           TEXT PRIMARY KEY,
+		algorithm        TEXT NOT NULL,
+		exportable       INTEGER NOT NULL,
+		protection_level TEXT NOT NULL,
+		created_at       INTEGER NOT NULL
+	);
+	CREATE INDEX key_pool_kind ON key_pool(algorithm, exportable, created_at);`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot
