@@ -53,7 +53,13 @@ import (
 //
 // Refill: one worker per process generates one key at a time, so it holds
 // at most one of the keystore's key generation slots (MaxConcurrentKeygen,
-// default GOMAXPROCS) and on-demand generation keeps the rest. Before
+// default GOMAXPROCS) and on-demand generation keeps the rest. Key
+// generation is CPU the requests need too (measured: a refill running
+// beside the load doubled CreateCertificate's median on 2 cores), so the
+// worker generates a key only once this node has served no
+// CreateCertificate for keyPoolQuiet, unless the pool holds less than a
+// quarter of its size: then it refills at once, so that sustained load
+// does not drain it. Before
 // generating it counts the pool, and it inserts the new key only if the
 // pool is still below its size, counted and inserted as one step across
 // nodes (store.InsertPoolKey); a key that arrives at a full pool is
@@ -78,6 +84,15 @@ const KeyPoolCheckEvery = 10 * time.Second
 
 // keyPoolRetryAfter is how long the worker waits after a failed refill.
 const keyPoolRetryAfter = 30 * time.Second
+
+// keyPoolQuiet is how long the node must have served no CreateCertificate
+// before the worker generates a key for a pool at or above its low-water
+// mark.
+const keyPoolQuiet = 250 * time.Millisecond
+
+// lowWater is a quarter of a pool's size, rounded up: below it the worker
+// refills without waiting for a quiet moment.
+func lowWater(size int) int { return (size + 3) / 4 }
 
 // poolClaimAttempts bounds the pool keys one request tries before it
 // generates its key as if the pool were empty.
@@ -143,11 +158,17 @@ type keyPool struct {
 
 	wake chan struct{} // a claim tells the worker to refill
 
+	// epoch and lastCreate (nanoseconds after epoch) date this node's last
+	// CreateCertificate, on the monotonic clock.
+	epoch      time.Time
+	lastCreate atomic.Int64
+
 	claimed, onDemand, added atomic.Uint64
 }
 
 func newKeyPool(sizes map[PoolSpec]int) *keyPool {
-	p := &keyPool{sizes: map[PoolSpec]int{}, reserved: map[string]bool{}, skip: map[string]bool{}, wake: make(chan struct{}, 1)}
+	p := &keyPool{sizes: map[PoolSpec]int{}, reserved: map[string]bool{}, skip: map[string]bool{}, wake: make(chan struct{}, 1), epoch: time.Now()}
+	p.lastCreate.Store(-int64(keyPoolQuiet))
 	for spec, n := range sizes {
 		if n > 0 && CheckKeyPool(map[PoolSpec]int{spec: n}) == nil {
 			p.sizes[spec] = n
@@ -155,6 +176,25 @@ func newKeyPool(sizes map[PoolSpec]int) *keyPool {
 	}
 	p.order = sortedPools(p.sizes)
 	return p
+}
+
+// creating notes a CreateCertificate on this node.
+func (p *keyPool) creating() { p.lastCreate.Store(int64(time.Since(p.epoch))) }
+
+// waitQuiet returns once the node has served no CreateCertificate for
+// keyPoolQuiet, or when ctx ends.
+func (p *keyPool) waitQuiet(ctx context.Context) error {
+	for {
+		idle := time.Since(p.epoch) - time.Duration(p.lastCreate.Load())
+		if idle >= keyPoolQuiet {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(keyPoolQuiet - idle):
+		}
+	}
 }
 
 func (p *keyPool) signal() {
@@ -240,6 +280,7 @@ func (m *Manager) releasePoolKey(keyID string, unusable bool) {
 // served is false when no pool is configured for the kind or it has no
 // usable key: the caller generates the key.
 func (m *Manager) createFromPool(ctx context.Context, c Caller, id string, alg keystore.Algorithm, dn csrgen.DN, sans []string, exportable bool) (*CreateCertificateResult, bool, error) {
+	m.pool.creating()
 	spec := PoolSpec{KeySpec: kmsSpecName(alg), Exportable: exportable}
 	if m.pool.sizes[spec] == 0 {
 		return nil, false, nil
@@ -277,6 +318,12 @@ func (m *Manager) createFromPool(ctx context.Context, c Caller, id string, alg k
 // record and a keypool:add record in the transaction that inserts its
 // pool row).
 func (m *Manager) RefillKeyPool(ctx context.Context) (int, error) {
+	return m.refillKeyPool(ctx, false)
+}
+
+// refillKeyPool is RefillKeyPool; with yield, a key for a pool at or
+// above its low-water mark waits for a quiet moment (the worker's way).
+func (m *Manager) refillKeyPool(ctx context.Context, yield bool) (int, error) {
 	added := 0
 	for {
 		progress := false
@@ -291,6 +338,11 @@ func (m *Manager) RefillKeyPool(ctx context.Context) (int, error) {
 			}
 			if n >= m.pool.sizes[spec] {
 				continue
+			}
+			if yield && n >= lowWater(m.pool.sizes[spec]) {
+				if err := m.pool.waitQuiet(ctx); err != nil {
+					return added, err
+				}
 			}
 			ok, err := m.addPoolKey(ctx, spec, alg)
 			if err != nil {
@@ -340,10 +392,12 @@ func (m *Manager) addPoolKey(ctx context.Context, spec PoolSpec, alg keystore.Al
 	return true, nil
 }
 
-// RunKeyPool is the refill worker: it fills the pools at once, again
+// RunKeyPool is the refill worker: it fills the pools at start, again
 // whenever a request of this process claims a key or finds a pool empty,
-// and every KeyPoolCheckEvery, until ctx ends. After a failed refill it
-// waits keyPoolRetryAfter. With no pool configured it returns at once.
+// and every KeyPoolCheckEvery, until ctx ends; a key for a pool holding a
+// quarter of its size or more (lowWater) waits until this node has served
+// no CreateCertificate for keyPoolQuiet. After a failed refill it waits
+// keyPoolRetryAfter. With no pool configured it returns at once.
 func (m *Manager) RunKeyPool(ctx context.Context) {
 	if len(m.pool.order) == 0 {
 		return
@@ -351,7 +405,7 @@ func (m *Manager) RunKeyPool(ctx context.Context) {
 	tick := time.NewTicker(KeyPoolCheckEvery)
 	defer tick.Stop()
 	for {
-		n, err := m.RefillKeyPool(ctx)
+		n, err := m.refillKeyPool(ctx, true)
 		if ctx.Err() != nil {
 			return
 		}

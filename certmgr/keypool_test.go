@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -565,5 +566,38 @@ func TestCheckKeyPool(t *testing.T) {
 	p := newKeyPool(map[PoolSpec]int{{KeySpec: "EC_SM2"}: 1, ecExportable: 2, ecNonExportable: 0})
 	if len(p.sizes) != 1 || p.sizes[ecExportable] != 2 {
 		t.Errorf("pools applied: %v", p.sizes)
+	}
+}
+
+// TestKeyPoolRefillYieldsToCreates: while this node keeps serving
+// CreateCertificate, the worker's refill fills a pool only up to its
+// low-water mark (a quarter) and then waits for a quiet moment; once the
+// node is quiet it fills the pool.
+func TestKeyPoolRefillYieldsToCreates(t *testing.T) {
+	f := newPoolFixture(t, Config{KeyPool: map[PoolSpec]int{ecExportable: 8}})
+	f.m.pool.lastCreate.Store(math.MaxInt64) // a create "now", forever
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := f.m.refillKeyPool(ctx, true)
+		done <- result{n, err}
+	}()
+	for len(poolKeyIDs(t, f.m, ecExportable)) < lowWater(8) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel() // it is waiting for a quiet moment that never comes
+	if r := <-done; r.n != 2 || !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("busy refill: %d keys, %v; want 2 and the wait cancelled", r.n, r.err)
+	}
+	if n := len(poolKeyIDs(t, f.m, ecExportable)); n != 2 {
+		t.Fatalf("busy refill left %d keys, want the low-water mark 2", n)
+	}
+	f.m.pool.lastCreate.Store(-int64(keyPoolQuiet)) // quiet
+	if n, err := f.m.refillKeyPool(context.Background(), true); err != nil || n != 6 {
+		t.Fatalf("quiet refill: %d keys, %v; want 6", n, err)
 	}
 }

@@ -249,7 +249,7 @@ var migrations = []string{
 		protection_level TEXT NOT NULL,
 		created_at       INTEGER NOT NULL
 	);
-	CREATE INDEX key_pool_kind ON key_pool(algorithm, exportable, created_at);`,
+	CREATE INDEX key_pool_kind ON key_pool(algorithm, exportable, created_at, key_id);`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot
