@@ -73,8 +73,8 @@ type Manager struct {
 	sweep     sweepState    // orphan token-key sweep (sweep.go)
 	pool      *keyPool      // token key pool (keypool.go)
 
-	// signerHook, when set, wraps the token signer of every certificate
-	// and CRL certmgr signs. Only tests set it: it injects the failures a
+	// signerHook, when set, wraps the token signer of every certificate,
+	// CSR and CRL certmgr signs. Only tests set it: it injects the failures a
 	// real token rarely produces (a device error at signing, a client
 	// hanging up mid-build) around the real SoftHSM signer.
 	signerHook atomic.Pointer[func(keyID string, s crypto.Signer) crypto.Signer]
