@@ -56,6 +56,9 @@ type Store interface {
 	TagsOf(ctx context.Context, accountID, rtype, rid string) ([]store.Tag, error)
 	TagsOfMany(ctx context.Context, accountID, rtype string, ids []string) (map[string][]store.Tag, error)
 	Tx(ctx context.Context, fn func(tx *store.Tx) error) error
+	PoolKeys(ctx context.Context, algorithm string, exportable bool, limit int) ([]*store.PoolKey, error)
+	CountPoolKeys(ctx context.Context, algorithm string, exportable bool) (int, error)
+	AllPoolKeys(ctx context.Context) ([]*store.PoolKey, error)
 	UseNonce(ctx context.Context, accessKeyID, nonce string, until, now time.Time) (bool, error)
 }
 

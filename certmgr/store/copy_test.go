@@ -92,6 +92,9 @@ func populatedSQLite(t *testing.T) string {
 		if err := tx.UpsertTags(ctx, "a1", TagResourceKMS, "kms-active", []Tag{{Key: "team", Value: "pki"}}); err != nil {
 			return err
 		}
+		if _, err := tx.InsertPoolKey(ctx, &PoolKey{KeyID: "kms-pooled", Algorithm: "RSA_2048", ProtectionLevel: "HSM", CreatedAt: now}, 8); err != nil {
+			return err
+		}
 		return tx.insertClientToken(ctx, &ClientToken{AccountID: "a1", Token: "ct-1", Action: "CreateRootCACertificate", Fingerprint: "f", Resource: "root", CreatedAt: now}, now.Add(-time.Hour))
 	}))
 	if _, err := db.RevokeIssued(ctx, "a1", "leaf-0", 1, now); err != nil {

@@ -264,6 +264,18 @@ var migrations = []string{
 	);
 	INSERT INTO crl_documents (ca_identifier, head) SELECT ca_identifier, der FROM crls WHERE der IS NOT NULL;
 	ALTER TABLE crls DROP COLUMN der;`,
+	// 15: the token key pool: KMS key pairs generated ahead of time, one
+	// row per unclaimed key, so the orphan sweep knows them. A claim
+	// deletes the row in the transaction that inserts the key's
+	// kms_certificates row.
+	`CREATE TABLE key_pool (
+		key_id           TEXT PRIMARY KEY,
+		algorithm        TEXT NOT NULL,
+		exportable       INTEGER NOT NULL,
+		protection_level TEXT NOT NULL,
+		created_at       INTEGER NOT NULL
+	);
+	CREATE INDEX key_pool_kind ON key_pool(algorithm, exportable, created_at, key_id);`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot
