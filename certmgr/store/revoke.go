@@ -16,12 +16,19 @@ func (s *DB) RevokeIssued(ctx context.Context, accountID, identifier string, rea
 		if err := tx.e.QueryRowContext(ctx, `SELECT issuer_identifier FROM issued_certificates WHERE account_id = ? AND identifier = ?`, accountID, identifier).Scan(&issuer); err != nil {
 			return mapErr(err)
 		}
-		res, err := tx.e.ExecContext(ctx, `UPDATE issued_certificates SET status = 'REVOKE', revoked_at = ?, revoke_reason = ? WHERE identifier = ? AND status = 'ISSUE'`, ms(at), reason, identifier)
+		var pos sql.NullInt64
+		err := tx.e.QueryRowContext(ctx, `UPDATE issued_certificates SET status = 'REVOKE', revoked_at = ?, revoke_reason = ? WHERE identifier = ? AND status = 'ISSUE'
+			RETURNING pos`, ms(at), reason, identifier).Scan(&pos)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: already revoked", ErrConflict)
+		}
 		if err != nil {
 			return fmt.Errorf("store: revoke: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("%w: already revoked", ErrConflict)
+		if pos.Valid {
+			if err := tx.countRevoked(ctx, accountID, pos.Int64); err != nil {
+				return err
+			}
 		}
 		return markCRLDirty(ctx, tx, issuer)
 	})
@@ -177,11 +184,19 @@ func (s *DB) MarkCRLDirty(ctx context.Context, ca string) error {
 }
 
 // BulkRevokeForBenchmark revokes every live certificate of a CA in one
-// statement. Benchmarks use it to reach a million revoked entries quickly;
-// the API revokes one certificate at a time through RevokeIssued.
+// statement and recounts its account's listing counts. Benchmarks use it
+// to reach a million revoked entries quickly; the API revokes one
+// certificate at a time through RevokeIssued.
 func (s *DB) BulkRevokeForBenchmark(ctx context.Context, ca string, at time.Time) error {
 	return s.Tx(ctx, func(tx *Tx) error {
+		var account string
+		if err := tx.e.QueryRowContext(ctx, `SELECT account_id FROM ca_certificates WHERE identifier = ?`, ca).Scan(&account); err != nil {
+			return mapErr(err)
+		}
 		if _, err := tx.e.ExecContext(ctx, `UPDATE issued_certificates SET status = 'REVOKE', revoked_at = ?, revoke_reason = 1 WHERE issuer_identifier = ? AND status = 'ISSUE'`, ms(at), ca); err != nil {
+			return err
+		}
+		if err := tx.recountPCA(ctx, account); err != nil {
 			return err
 		}
 		return markCRLDirty(ctx, tx, ca)
