@@ -902,3 +902,67 @@ func testListsAfterMassDeletion(t *testing.T) {
 	f.checkCounts()
 	f.checkPages()
 }
+
+// TestSeedForBenchmarkKeepsCounts: rows seeded in bulk (in two calls,
+// from two issuers) and revoked in bulk list and count like rows
+// written one at a time.
+func TestSeedForBenchmarkKeepsCounts(t *testing.T) { eachBackend(t, testSeedForBenchmarkKeepsCounts) }
+
+func testSeedForBenchmarkKeepsCounts(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	f := newPagesFixture(t, db, "acc-a", "acc-b")
+	f.churn(rand.New(rand.NewPCG(11, 12)), 6)
+	err := db.Tx(ctx, func(tx *Tx) error {
+		return tx.InsertCACertificate(ctx, &CACertificate{Identifier: "ca-two", AccountID: "acc-a", CertificateType: "ROOT", KeyID: "key-two",
+			Algorithm: "ECC", KeySize: 256, Status: "ISSUE", Certificate: []byte{1}, Serial: "02", SubjectDN: "CN=2", Years: 1, PathLen: -1,
+			CRLDay: 7, NotBefore: f.now, NotAfter: f.now.Add(time.Hour), CreatedAt: f.now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := f.issuedRow("acc-a")
+	if err := db.Tx(ctx, func(tx *Tx) error { return tx.InsertIssuedCertificate(ctx, tmpl) }); err != nil {
+		t.Fatal(err)
+	}
+	ref := f.refs["acc-a"]
+	ref.issued = append(ref.issued, &refIssued{id: tmpl.Identifier})
+	for _, n := range []int{1500, 1100} {
+		if err := db.SeedIssuedForBenchmark(ctx, tmpl.Identifier, []string{"ca-acc-a", "ca-two", "ca-acc-a"}, n); err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			ref.issued = append(ref.issued, &refIssued{id: fmt.Sprintf("%s-%d", tmpl.Identifier, len(ref.issued))})
+		}
+	}
+	if err := db.BulkRevokeForBenchmark(ctx, "ca-two", f.now); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.e.QueryContext(ctx, `SELECT identifier FROM issued_certificates WHERE issuer_identifier = 'ca-two'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		two[id] = true
+	}
+	rows.Close()
+	if len(two) < 800 {
+		t.Fatalf("%d rows from the second issuer", len(two))
+	}
+	for _, c := range ref.issued {
+		if two[c.id] {
+			c.revoked = true
+		}
+	}
+	f.checkCounts()
+	f.checkPages()
+	got, err := db.GetIssuedCertificate(ctx, "acc-a", tmpl.Identifier+"-"+fmt.Sprint(len(ref.issued)-1))
+	if err != nil || got.Serial != tmpl.Serial+fmt.Sprint(len(ref.issued)-1) || got.SubjectDN != tmpl.SubjectDN {
+		t.Fatalf("last seeded row %+v (%v)", got, err)
+	}
+}
