@@ -101,20 +101,25 @@ func (m *Manager) CreateSubCACertificate(ctx context.Context, c Caller, r Create
 	if r.ParentIdentifier == "" {
 		return nil, MissingParameter("ParentIdentifier")
 	}
-	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
+	iss, err := m.issuerOf(ctx, c, r.ParentIdentifier)
 	if err != nil {
 		return nil, err
 	}
-	if parent.CertificateType != caTypeRoot {
+	if iss.row.CertificateType != caTypeRoot {
 		return nil, RuleViolation("ParentIdentifier", "A subordinate CA must be issued by a root CA.")
 	}
-	if err := checkChainLive(ctx, m.db, parent); err != nil {
+	if err := iss.checkLive(ctx, m.db); err != nil {
 		return nil, err
 	}
-	return m.createCA(ctx, c, r, parent)
+	return m.createCA(ctx, c, r, iss)
 }
 
-func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, parent *store.CACertificate) (*IssuedResult, error) {
+// createCA creates a root CA (iss nil) or a subordinate CA of iss.
+func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, iss *issuer) (*IssuedResult, error) {
+	var parent *store.CACertificate
+	if iss != nil {
+		parent = iss.row
+	}
 	name, err := r.subject()
 	if err != nil {
 		return nil, err
@@ -163,9 +168,7 @@ func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, par
 	notBefore, notAfter := now.Add(-time.Minute).Truncate(time.Second), now.AddDate(r.Years, 0, 0).Truncate(time.Second)
 	var parentCert *cert
 	if parent != nil {
-		if parentCert, err = parseCert(parent.Certificate); err != nil {
-			return nil, Internal(err)
-		}
+		parentCert = iss.cert
 		if notAfter.After(parent.NotAfter) {
 			return nil, RuleViolation("Validity", "The CA would outlive its parent (parent expires %s).", isoTime(parent.NotAfter))
 		}
@@ -182,7 +185,7 @@ func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, par
 	if err != nil {
 		return nil, Internal(err)
 	}
-	res, committed, err := m.finishCA(ctx, c, id, keyID, r, name, key, parent, parentCert, pathLen, ekus, notBefore, notAfter)
+	res, committed, err := m.finishCA(ctx, c, id, keyID, r, name, key, iss, pathLen, ekus, notBefore, notAfter)
 	if err != nil && !committed {
 		// Nothing names the key: undo it. A key behind a committed row is
 		// never destroyed here, whatever failed after the commit.
@@ -210,7 +213,12 @@ func familyOf(a keystore.Algorithm) string {
 // reports whether the row committed, so that the caller undoes the key only
 // when no row names it. Everything that can fail runs before the commit.
 func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r CreateCARequest, name pkix.Name, key *keystore.Key,
-	parent *store.CACertificate, parentCert *cert, pathLen int, ekus []x509.ExtKeyUsage, notBefore, notAfter time.Time) (_ *IssuedResult, committed bool, _ error) {
+	iss *issuer, pathLen int, ekus []x509.ExtKeyUsage, notBefore, notAfter time.Time) (_ *IssuedResult, committed bool, _ error) {
+	var parent *store.CACertificate
+	var parentCert *cert
+	if iss != nil {
+		parent, parentCert = iss.row, iss.cert
+	}
 	serial, err := newSerial()
 	if err != nil {
 		return nil, false, Internal(err)
@@ -263,7 +271,7 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 		if parent != nil {
 			// In the row's transaction, so a revocation of the parent (or
 			// above) committed since the first check is seen.
-			if err := checkChainLive(ctx, tx, parent); err != nil {
+			if err := iss.checkLive(ctx, tx); err != nil {
 				return err
 			}
 		}

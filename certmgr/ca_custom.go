@@ -123,10 +123,11 @@ func (m *Manager) CreateCustomCertificate(ctx context.Context, c Caller, r Custo
 	if err := applyCriticals(tmpl, r.Criticals); err != nil {
 		return nil, err
 	}
-	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
+	iss, err := m.issuerOf(ctx, c, r.ParentIdentifier)
 	if err != nil {
 		return nil, err
 	}
+	parent := iss.row
 	if r.EnableCrl && m.public != "" {
 		tmpl.CRLDistributionPoints = []string{m.crlURL(parent.Identifier)}
 	}
@@ -147,7 +148,7 @@ func (m *Manager) CreateCustomCertificate(ctx context.Context, c Caller, r Custo
 		}
 	}
 	keyUsage := tmpl.KeyUsage
-	res, err := m.issueWith(ctx, c, parent, tmpl, csr.PublicKey, certType, uuid.NewString(), nil, r.Labels, serial, keyUsage != 0)
+	res, err := m.issueWith(ctx, c, iss, tmpl, csr.PublicKey, certType, uuid.NewString(), nil, r.Labels, serial, keyUsage != 0)
 	if err != nil {
 		return nil, err
 	}

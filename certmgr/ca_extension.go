@@ -74,10 +74,11 @@ func (m *Manager) CreateCertificateWithExtension(ctx context.Context, c Caller, 
 		tmpl.BasicConstraintsValid = false
 		tmpl.ExtraExtensions = []pkix.Extension{{Id: oidBasicConstraints, Critical: false, Value: []byte{0x30, 0x00}}}
 	}
-	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
+	iss, err := m.issuerOf(ctx, c, r.ParentIdentifier)
 	if err != nil {
 		return nil, err
 	}
+	parent := iss.row
 	if r.AppendCrl && m.public != "" {
 		tmpl.CRLDistributionPoints = []string{m.crlURL(parent.Identifier)}
 	}
@@ -110,7 +111,7 @@ func (m *Manager) CreateCertificateWithExtension(ctx context.Context, c Caller, 
 		pub = wrapped.Public
 	}
 	r.Labels.AliasName = r.AliasName
-	return m.issue(ctx, c, parent, tmpl, pub, certType, id, wrapped, r.Labels)
+	return m.issue(ctx, c, iss, tmpl, pub, certType, id, wrapped, r.Labels)
 }
 
 // extensionAlgorithm picks the generated key's algorithm from the issuer's

@@ -73,10 +73,11 @@ func (m *Manager) issueGenerated(ctx context.Context, c Caller, r GenerateReques
 	if err != nil {
 		return nil, err
 	}
-	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
+	iss, err := m.issuerOf(ctx, c, r.ParentIdentifier)
 	if err != nil {
 		return nil, err
 	}
+	parent := iss.row
 	names, err := inheritSubject(SubjectNames{CommonName: r.CommonName, Organization: r.Organization, OrganizationUnit: r.OrganizationUnit,
 		Locality: r.Locality, State: r.State, CountryCode: r.Country}, parent)
 	if err != nil {
@@ -94,7 +95,7 @@ func (m *Manager) issueGenerated(ctx context.Context, c Caller, r GenerateReques
 	if err != nil {
 		return nil, Internal(err)
 	}
-	res, err := m.issue(ctx, c, parent, tmpl, key.Public, certType, id, key, r.Labels)
+	res, err := m.issue(ctx, c, iss, tmpl, key.Public, certType, id, key, r.Labels)
 	if err != nil {
 		return nil, err
 	}

@@ -78,11 +78,11 @@ func (m *Manager) issueWithCSR(ctx context.Context, c Caller, r IssueRequest, ce
 	if err := r.usage(tmpl, certType); err != nil {
 		return nil, err
 	}
-	parent, err := m.getCA(ctx, c, r.ParentIdentifier)
+	iss, err := m.issuerOf(ctx, c, r.ParentIdentifier)
 	if err != nil {
 		return nil, err
 	}
-	return m.issue(ctx, c, parent, tmpl, csr.PublicKey, certType, uuid.NewString(), nil, r.Labels)
+	return m.issue(ctx, c, iss, tmpl, csr.PublicKey, certType, uuid.NewString(), nil, r.Labels)
 }
 
 // usage sets what a SERVER or CLIENT certificate is for and its SANs: a
@@ -143,13 +143,14 @@ func clientSAN(tmpl *x509.Certificate, sanType int, value string) error {
 
 // issue applies the issuance rules every end-entity certificate obeys and
 // signs with the issuing CA's token key.
-func (m *Manager) issue(ctx context.Context, c Caller, parent *store.CACertificate, tmpl *x509.Certificate, pub crypto.PublicKey, certType, id string, key *keystore.WrappedKey, labels Labels) (*IssuedResult, error) {
+func (m *Manager) issue(ctx context.Context, c Caller, parent *issuer, tmpl *x509.Certificate, pub crypto.PublicKey, certType, id string, key *keystore.WrappedKey, labels Labels) (*IssuedResult, error) {
 	return m.issueWith(ctx, c, parent, tmpl, pub, certType, id, key, labels, nil, false)
 }
 
 // issueWith is issue with a caller-chosen serial (nil: random) and, when
 // keepKeyUsage, the template's key usage instead of the default per type.
-func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACertificate, tmpl *x509.Certificate, pub crypto.PublicKey, certType, id string, key *keystore.WrappedKey, labels Labels, serial *big.Int, keepKeyUsage bool) (*IssuedResult, error) {
+func (m *Manager) issueWith(ctx context.Context, c Caller, iss *issuer, tmpl *x509.Certificate, pub crypto.PublicKey, certType, id string, key *keystore.WrappedKey, labels Labels, serial *big.Int, keepKeyUsage bool) (*IssuedResult, error) {
+	parent := iss.row
 	tags, err := labels.validate()
 	if err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	if parent.CertificateType != caTypeSub {
 		return nil, RuleViolation("ParentIdentifier", "Only a subordinate CA issues server and client certificates; %s is a root CA.", parent.Identifier)
 	}
-	if err := checkChainLive(ctx, m.db, parent); err != nil {
+	if err := iss.checkLive(ctx, m.db); err != nil {
 		return nil, err
 	}
 	fam, size := keyFamily(pub)
@@ -170,10 +171,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	if tmpl.NotBefore.Before(parent.NotBefore) || tmpl.NotAfter.After(parent.NotAfter) {
 		return nil, RuleViolation("Validity", "The certificate must lie within its issuer's validity (%s to %s).", isoTime(parent.NotBefore), isoTime(parent.NotAfter))
 	}
-	parentCert, err := parseCert(parent.Certificate)
-	if err != nil {
-		return nil, Internal(err)
-	}
+	parentCert := iss.cert
 	if serial == nil {
 		if serial, err = newSerial(); err != nil {
 			return nil, Internal(err)
@@ -219,7 +217,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	err = m.db.Group(ctx, func(tx *store.Tx) error {
 		// Again in the row's transaction: a revocation that committed
 		// after the check above must stop this issuance too.
-		if err := checkChainLive(ctx, tx, parent); err != nil {
+		if err := iss.checkLive(ctx, tx); err != nil {
 			return err
 		}
 		return tx.InsertIssuedCertificate(ctx, row)
@@ -236,34 +234,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, parent *store.CACerti
 	case err != nil:
 		return nil, Internal(err)
 	}
-	chain, err := m.issuedChainPEM(ctx, c, parent)
-	if err != nil {
-		return nil, err
-	}
-	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: chain, SerialNumber: serialOut(row.Serial)}, nil
-}
-
-// chainReader reads a CA chain's status, from the database or inside a
-// transaction.
-type chainReader interface {
-	RevokedInChain(ctx context.Context, ca string) (string, int, error)
-}
-
-// checkChainLive refuses issuance from a CA that is revoked or has a
-// revoked CA anywhere above it. Every issuance path (end-entity
-// certificates through issueWith, subordinate CAs through createCA) calls
-// it, so revoking a CA stops issuance from every CA under it.
-func checkChainLive(ctx context.Context, q chainReader, issuer *store.CACertificate) error {
-	revoked, depth, err := q.RevokedInChain(ctx, issuer.Identifier)
-	switch {
-	case err != nil:
-		return Internal(err)
-	case revoked == "":
-		return nil
-	case depth == 0:
-		return RuleViolation("ParentStatus", "The issuing CA %s is revoked.", issuer.Identifier)
-	}
-	return RuleViolation("ParentStatus", "The issuing CA %s is under the revoked CA %s.", issuer.Identifier, revoked)
+	return &IssuedResult{Identifier: id, Certificate: certPEM(issued.Raw), CertificateChain: iss.chainPEM, SerialNumber: serialOut(row.Serial)}, nil
 }
 
 // requestCSR checks the parent and CSR parameters every CSR action takes and

@@ -59,6 +59,7 @@ type Manager struct {
 	now     func() time.Time
 	secrets *secretCache
 	crls    crlBuilders
+	issuers issuerCache // the fixed parts of CAs that issue (issuer_cache.go)
 	public  string
 	log     *slog.Logger
 	// keyQuota is MaxTokenKeysPerAccount resolved; 0: no limit.

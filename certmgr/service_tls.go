@@ -92,5 +92,9 @@ func (m *Manager) issueTLS(ctx context.Context, c Caller, ca *store.CACertificat
 	if tmpl.NotAfter.After(ca.NotAfter) {
 		tmpl.NotAfter = ca.NotAfter
 	}
-	return m.issue(ctx, c, ca, tmpl, r.Public, "SERVER", id, nil, Labels{})
+	iss, err := m.issuerOf(ctx, c, ca.Identifier)
+	if err != nil {
+		return nil, err
+	}
+	return m.issue(ctx, c, iss, tmpl, r.Public, "SERVER", id, nil, Labels{})
 }

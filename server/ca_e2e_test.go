@@ -46,6 +46,8 @@ func clientCSR(t testing.TB, family string, cn string) string {
 		key, err = rsa.GenerateKey(rand.Reader, 2048)
 	case "ECC":
 		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "ECC_256": // what the shared peer benchmark sends
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case "SM2":
 		key, err = sm2.GenerateKey(rand.Reader)
 	}

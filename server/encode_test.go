@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -63,6 +64,41 @@ func TestWriteResultJSON(t *testing.T) {
 	var back encodeSample
 	if err := json.Unmarshal(rec.Body.Bytes(), &back); err != nil || back.Serial != sample.Serial || len(back.Certs) != 2 {
 		t.Fatalf("round trip: %+v %v", back, err)
+	}
+}
+
+// TestWriteResultJSONOnePass: the one-pass JSON answer has exactly the
+// members of the general path (struct to map, RequestId added, encoded),
+// for an object, an empty object, null, and a pointer to a struct.
+func TestWriteResultJSONOnePass(t *testing.T) {
+	for name, v := range map[string]any{"object": sample, "pointer": &sample, "empty": struct{}{}, "null": nil, "map": map[string]any{"A": 1}} {
+		body, ok := jsonResult(v, "req-1")
+		if !ok {
+			t.Fatalf("%s: not encoded in one pass", name)
+		}
+		m, err := toMap(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m["RequestId"] = "req-1"
+		var want, got any
+		wb, _ := json.Marshal(m)
+		if err := json.Unmarshal(wb, &want); err != nil {
+			t.Fatal(err)
+		}
+		d := json.NewDecoder(strings.NewReader(string(body)))
+		if err := d.Decode(&got); err != nil {
+			t.Fatalf("%s: %s is not JSON: %v", name, body, err)
+		}
+		if d.More() {
+			t.Fatalf("%s: trailing data after the object: %s", name, body)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: one pass %s, general path %s", name, body, wb)
+		}
+	}
+	if _, ok := jsonResult([]string{"a"}, "req-1"); ok {
+		t.Error("a list was answered as an object")
 	}
 }
 

@@ -24,6 +24,16 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 // not an XML name) is answered with InternalError rather than an empty
 // 200, and the error is returned for the log.
 func WriteResult(w http.ResponseWriter, format, action, requestID string, v any) error {
+	if !strings.EqualFold(format, "XML") {
+		if body, ok := jsonResult(v, requestID); ok {
+			w.Header().Set("Content-Type", "application/json;charset=utf-8")
+			w.WriteHeader(http.StatusOK)
+			if _, err := w.Write(body); err != nil {
+				return fmt.Errorf("%w: %w", errWritten, err)
+			}
+			return nil
+		}
+	}
 	m, err := toMap(v)
 	if err == nil {
 		m["RequestId"] = requestID
@@ -73,6 +83,38 @@ func write(w http.ResponseWriter, status int, format, root string, m map[string]
 		return fmt.Errorf("%w: %w", errWritten, err)
 	}
 	return nil
+}
+
+// jsonResult encodes a result struct as its JSON object with RequestId
+// added, in one pass: the same members toMap and write produce (object
+// member order aside), without decoding the encoding back into a map.
+// ok is false when v does not encode as an object (or null); WriteResult
+// then takes the general path, which reports it.
+func jsonResult(v any, requestID string) ([]byte, bool) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, false
+	}
+	b := buf.Bytes()
+	id, err := json.Marshal(requestID)
+	if err != nil {
+		return nil, false
+	}
+	out := make([]byte, 0, len(b)+len(id)+16)
+	out = append(out, `{"RequestId":`...)
+	out = append(out, id...)
+	switch {
+	case bytes.Equal(b, []byte("null\n")):
+		return append(out, "}\n"...), true
+	case len(b) < 3 || b[0] != '{':
+		return nil, false
+	case b[1] == '}':
+		return append(out, "}\n"...), true
+	}
+	out = append(out, ',')
+	return append(out, b[1:]...), true
 }
 
 // toMap turns a result struct into its JSON object form, so both encodings

@@ -68,17 +68,28 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		q.Set("_foreign_keys", "on")
 		q.Set("_busy_timeout", "10000")
 		q.Set("_txlock", txlock)
+		// Each connection keeps its prepared statements: the queries are a
+		// fixed set, and preparing one costs more than running it.
+		q.Set("_stmt_cache_size", "128")
 		return "file:" + path + "?" + q.Encode()
 	}
 	db, err := sql.Open("sqlite3", dsn("immediate")) // writers queue at BEGIN instead of failing at COMMIT
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	// Keep the connections open between requests: database/sql keeps two
+	// idle by default, so every burst of concurrent reads opened (and
+	// closed) SQLite connections and re-prepared their statements.
+	// Open connections stay unbounded as before: a writer waiting at BEGIN
+	// IMMEDIATE holds one, and a cap could starve the reads of the writer
+	// it waits for.
+	db.SetMaxIdleConns(sqliteIdleConns)
 	reads, err := sql.Open("sqlite3", dsn("deferred")) // a read transaction takes no write lock
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	reads.SetMaxIdleConns(sqliteSnapshotIdleConns)
 	return open(ctx, db, reads, sqliteDialect, opts)
 }
 
@@ -97,6 +108,15 @@ func OpenURL(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	db.SetMaxIdleConns(16)
 	return open(ctx, db, db, postgresDialect, opts)
 }
+
+// sqliteIdleConns is how many SQLite connections stay open between
+// requests: WAL readers run side by side and each API call reads a few
+// rows, so about as many as the concurrent requests of a busy node.
+const sqliteIdleConns = 32
+
+// sqliteSnapshotIdleConns is how many connections of the snapshot pool
+// (the page-number listings) stay open between requests.
+const sqliteSnapshotIdleConns = 8
 
 // IsPostgresURL reports whether a database URL names PostgreSQL.
 func IsPostgresURL(url string) bool {

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certcustody/certcustody/csrgen"
@@ -34,6 +35,12 @@ type benchResult struct {
 	P50ms      float64 `json:"P50Millis"`
 	P99ms      float64 `json:"P99Millis"`
 	Cores      int     `json:"ClientCores"`
+	// ServerCPUms is the server's CPU time per successful request, from
+	// its /metrics (0 when the endpoint does not expose it). Everything
+	// else the server did meanwhile counts too: run one load at a time.
+	ServerCPUms float64 `json:"ServerCPUMillisPerOp"`
+	// FirstError is the first failed request's error, if any.
+	FirstError string `json:"FirstError,omitempty"`
 }
 
 var benchScenarios = []string{"create-ec", "create-rsa", "sign-rsa", "sign-ec", "issue-csr-ec", "issue-csr-rsa"}
@@ -135,6 +142,8 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 		budget <- struct{}{}
 	}
 	close(budget)
+	var firstErr atomic.Pointer[error]
+	cpu0, ok0 := c.serverCPU()
 	start := time.Now()
 	for i := range clients {
 		issued.Add(1)
@@ -147,6 +156,7 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 				t0 := time.Now()
 				if err := op(); err != nil {
 					errs[i]++
+					firstErr.CompareAndSwap(nil, &err)
 					continue
 				}
 				lat[i] = append(lat[i], time.Since(t0))
@@ -155,6 +165,7 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 	}
 	issued.Wait()
 	elapsed := time.Since(start)
+	cpu1, ok1 := c.serverCPU()
 	var all []time.Duration
 	nerr := 0
 	for i := range clients {
@@ -171,8 +182,13 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 	for _, id := range cleanup {
 		_, _ = c.doJSON("DeleteCertificate", "2016-01-20", map[string]string{"CertificateId": id})
 	}
-	return &benchResult{Scenario: scenario, Clients: clients, Requests: len(all), Errors: nerr, Seconds: elapsed.Seconds(),
-		Throughput: float64(len(all)) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99), Cores: runtime.NumCPU()}, nil
+	res := &benchResult{Scenario: scenario, Clients: clients, Requests: len(all), Errors: nerr, Seconds: elapsed.Seconds(),
+		Throughput: float64(len(all)) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99), Cores: runtime.NumCPU(),
+		ServerCPUms: cpuPerOp(cpu0, cpu1, ok0, ok1, len(all))}
+	if e := firstErr.Load(); e != nil {
+		res.FirstError = (*e).Error()
+	}
+	return res, nil
 }
 
 // activeCertificate creates a certificate and uploads a certificate for it

@@ -103,6 +103,11 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 			return a.keys.Ping(ctx)
 		},
 	})
+	stopPprof, err := startPprof(log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return err
