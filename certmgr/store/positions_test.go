@@ -598,6 +598,33 @@ func testFailedWritesLeaveCountsUnchanged(t *testing.T) {
 	sortByPosition(t, db, f.refs["acc-b"])
 	f.checkCounts()
 	f.checkPages()
+	// A failing write alone in its group (no savepoint: the transaction
+	// itself rolls back), then one that commits.
+	for i := range 2 {
+		row := f.issuedRow("acc-b")
+		err := db.Group(ctx, func(tx *Tx) error {
+			if err := tx.InsertIssuedCertificate(ctx, row); err != nil {
+				return err
+			}
+			if i == 0 {
+				return refused
+			}
+			return nil
+		})
+		if i == 0 {
+			if !errors.Is(err, refused) {
+				t.Fatalf("lone failing write: %v", err)
+			}
+			f.checkCounts()
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.refs["acc-b"].issued = append(f.refs["acc-b"].issued, &refIssued{id: row.Identifier})
+	}
+	f.checkCounts()
+	f.checkPages()
 
 	// A revocation whose CRL mark is refused by the database rolls back
 	// with its counts.
