@@ -125,6 +125,8 @@ const issuedColumns = `identifier, account_id, issuer_identifier, serial, certif
 	algorithm, key_size, not_before, not_after, revoked_at, created_at, key_algorithm, key_blob, tags, resource_group_id,
 	alias_name, custom_identifier`
 
+var insertIssued = positioned(`INSERT INTO issued_certificates (` + issuedColumns + `, pos) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{pos})`)
+
 // ErrCustomIdentifierTaken: another certificate of the account already
 // carries the CustomIdentifier. It is an ErrConflict too.
 var ErrCustomIdentifierTaken = fmt.Errorf("%w: custom identifier already used in this account", ErrConflict)
@@ -136,14 +138,10 @@ var ErrCustomIdentifierTaken = fmt.Errorf("%w: custom identifier already used in
 // (return it from the Tx or Group function): its rollback gives the
 // position back.
 func (q writers) InsertIssuedCertificate(ctx context.Context, c *IssuedCertificate) error {
-	pos, err := q.takePosition(ctx, c.AccountID, listPCA)
-	if err != nil {
-		return err
-	}
-	_, err = q.x.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`, pos) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	pos, err := q.insertAtNextPosition(ctx, c.AccountID, listPCA, insertIssued,
 		c.Identifier, c.AccountID, c.IssuerIdentifier, c.Serial, c.CertificateType, c.Status, c.Certificate, c.SubjectDN,
 		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt), c.KeyAlgorithm, c.KeyBlob,
-		tagsOrEmpty(c.Tags), c.ResourceGroupID, c.AliasName, c.CustomIdentifier, pos)
+		tagsOrEmpty(c.Tags), c.ResourceGroupID, c.AliasName, c.CustomIdentifier)
 	if err != nil {
 		err = mapErr(err)
 		// Both unique constraints report the same SQLite code; which one

@@ -35,18 +35,16 @@ type KMSCertificate struct {
 const kmsColumns = `id, account_id, key_id, key_spec, protection_level, exportable, subject, sans, status, csr,
 	certificate, chain, serial, issuer, signature_algorithm, not_before, not_after, created_at, updated_at`
 
+var insertKMS = positioned(`INSERT INTO kms_certificates (` + kmsColumns + `, pos) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{pos})`)
+
 // InsertKMSCertificate adds a new row, at its account's next list
 // position. An error must fail the caller's transaction: its rollback
 // gives the position back.
 func (q writers) InsertKMSCertificate(ctx context.Context, c *KMSCertificate) error {
-	pos, err := q.takePosition(ctx, c.AccountID, listKMS)
-	if err != nil {
-		return err
-	}
-	_, err = q.x.ExecContext(ctx, `INSERT INTO kms_certificates (`+kmsColumns+`, pos) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.insertAtNextPosition(ctx, c.AccountID, listKMS, insertKMS,
 		c.ID, c.AccountID, c.KeyID, c.KeySpec, c.ProtectionLevel, boolInt(c.Exportable), c.Subject, joinList(c.SANs),
 		c.Status, c.CSR, c.Certificate, c.Chain, c.Serial, c.Issuer, c.SignatureAlgorithm,
-		nullMS(c.NotBefore), nullMS(c.NotAfter), ms(c.CreatedAt), ms(c.UpdatedAt), pos)
+		nullMS(c.NotBefore), nullMS(c.NotAfter), ms(c.CreatedAt), ms(c.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("store: insert certificate: %w", mapErr(err))
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Page-number listings without COUNT(*) and without deep OFFSET scans:
@@ -44,11 +45,11 @@ const (
 )
 
 // takePosition returns the account's next position in a list and moves
-// the counter past it. The counter's row stays locked until the
-// transaction ends (PostgreSQL), so writers of one account's rows on
-// several nodes take turns from here to their commit. Its caller's write
-// must fail the transaction (or savepoint) if it fails: only the
-// rollback gives the position back.
+// the counter past it (SQLite; PostgreSQL takes it inside the INSERT, see
+// positioned). The counter's row stays locked until the transaction ends,
+// so writers of one account's rows on several nodes take turns from there
+// to their commit. Its caller's write must fail the transaction (or
+// savepoint) if it fails: only the rollback gives the position back.
 func (q writers) takePosition(ctx context.Context, accountID, list string) (int64, error) {
 	var next int64
 	err := q.x.QueryRowContext(ctx, `INSERT INTO list_positions (account_id, list, next_pos) VALUES (?, ?, 1)
@@ -57,6 +58,43 @@ func (q writers) takePosition(ctx context.Context, accountID, list string) (int6
 		return 0, fmt.Errorf("store: take a list position: %w", err)
 	}
 	return next - 1, nil
+}
+
+// positionedInsert is an INSERT of a row that takes its account's next
+// list position, in each dialect's words.
+type positionedInsert struct {
+	sqlite   string // the INSERT, its last placeholder the position
+	postgres string // the counter's upsert and the INSERT in one statement, returning the position
+}
+
+// positioned makes a positionedInsert of an INSERT whose position value
+// is written {pos}, as its last placeholder. On PostgreSQL the counter's
+// upsert rides in the INSERT as a data-modifying WITH, so a position
+// costs no round trip of its own and one statement takes (or, failing,
+// gives back) both; SQLite runs two statements, in-process.
+func positioned(insert string) positionedInsert {
+	return positionedInsert{
+		sqlite: strings.Replace(insert, "{pos}", "?", 1),
+		postgres: `WITH p AS (INSERT INTO list_positions (account_id, list, next_pos) VALUES (?, ?, 1)
+			ON CONFLICT (account_id, list) DO UPDATE SET next_pos = list_positions.next_pos + 1 RETURNING next_pos - 1 AS pos) ` +
+			strings.Replace(insert, "{pos}", "(SELECT pos FROM p)", 1) + ` RETURNING pos`,
+	}
+}
+
+// insertAtNextPosition runs ins with args (all but the position) at the
+// account's next position in list, and returns the position.
+func (q writers) insertAtNextPosition(ctx context.Context, accountID, list string, ins positionedInsert, args ...any) (int64, error) {
+	if q.d == postgresDialect {
+		var pos int64
+		err := q.x.QueryRowContext(ctx, ins.postgres, append([]any{accountID, list}, args...)...).Scan(&pos)
+		return pos, err
+	}
+	pos, err := q.takePosition(ctx, accountID, list)
+	if err != nil {
+		return 0, err
+	}
+	_, err = q.x.ExecContext(ctx, ins.sqlite, append(args, pos)...)
+	return pos, err
 }
 
 // countRevoked counts an issued certificate at pos that has just been

@@ -220,7 +220,7 @@ type Tx struct {
 
 func (s *DB) newTx(sqlTx *sql.Tx) *Tx {
 	r := rebinder{sqlTx, s.d}
-	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r}, signing: s.signing.Load(), chain: s.chain}
+	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d}, signing: s.signing.Load(), chain: s.chain}
 }
 
 // The advisory lock every PostgreSQL write transaction takes first is its
@@ -252,6 +252,7 @@ type queries struct {
 // writers holds the statements that change rows; only a Tx has them.
 type writers struct {
 	x execer
+	d dialect
 }
 
 // execer is what both *sql.DB and *sql.Tx offer.
