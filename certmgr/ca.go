@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/certcustody/certcustody/certmgr/store"
+	"github.com/certcustody/certcustody/csrgen"
 	"github.com/certcustody/certcustody/keystore"
 	"github.com/google/uuid"
 )
@@ -430,8 +432,20 @@ type SubjectNames struct {
 	CountryCode      string `json:"CountryCode"`
 }
 
-// subjectFields returns the first value of each subject attribute.
+// subjectFields returns the first value of each subject attribute. The
+// subject is parsed once for all six: listings call it for every item.
 func subjectFields(c *cert) SubjectNames {
-	return SubjectNames{CommonName: dnGet(c.RawSubject, "CN"), Organization: dnGet(c.RawSubject, "O"), OrganizationUnit: dnGet(c.RawSubject, "OU"),
-		Locality: dnGet(c.RawSubject, "L"), State: dnGet(c.RawSubject, "ST"), CountryCode: dnGet(c.RawSubject, "C")}
+	var seq pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(c.RawSubject, &seq); err != nil || len(rest) != 0 {
+		return SubjectNames{}
+	}
+	dn := csrgen.DNFromRDNSequence(seq)
+	first := func(short string) string {
+		if v := dn.Get(short); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	return SubjectNames{CommonName: first("CN"), Organization: first("O"), OrganizationUnit: first("OU"),
+		Locality: first("L"), State: first("ST"), CountryCode: first("C")}
 }

@@ -59,16 +59,14 @@ func (m *Manager) DescribeClientCertificate(ctx context.Context, c Caller, id st
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := m.db.GetCACertificate(ctx, c.AccountID, row.IssuerIdentifier)
+	// The issuer's chain never changes once the CA exists: the issuer
+	// cache holds it, so a describe reads one row, not the whole chain.
+	iss, err := m.issuerOf(ctx, c, row.IssuerIdentifier)
 	if err != nil {
 		return nil, Internal(err)
 	}
-	chain, err := m.issuedChainPEM(ctx, c, issuer)
-	if err != nil {
-		return nil, err
-	}
 	fam, size := keyFamily(parsed.Public)
-	return &ClientCertificateDescription{ClientCertificateSummary: *sum, CertChain: chain,
+	return &ClientCertificateDescription{ClientCertificateSummary: *sum, CertChain: iss.chainPEM,
 		FullAlgorithm: fmt.Sprintf("%s_%d", fam, size), Tags: decodeTags(row.Tags)}, nil
 }
 

@@ -53,6 +53,21 @@ type env struct {
 // high enough never to interfere.
 func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	t.Helper()
+	dbPath := filepath.Join(t.TempDir(), "certcustody.db")
+	db, err := store.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e := newEnvOn(t, db, opts...)
+	e.DBPath = dbPath
+	return e
+}
+
+// newEnvOn builds the stack on a store the caller opened (PostgreSQL for
+// the benchmarks that need it).
+func newEnvOn(t testing.TB, db *store.DB, opts ...func(*Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	tok := softhsmtest.Token(t, tokens)
 	keys, err := keystore.Open(ctx, keystore.Config{Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, AllowSoftwareSM2: true})
@@ -60,12 +75,6 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { keys.Close() })
-	dbPath := filepath.Join(t.TempDir(), "certcustody.db")
-	db, err := store.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +103,7 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	ts.Listener = ln
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &env{URL: ts.URL, Host: ln.Addr().String(), Keys: keys, DB: db, DBPath: dbPath, Mgr: mgr, AK: ak, Logs: logs, Handler: srv.Handler()}
+	return &env{URL: ts.URL, Host: ln.Addr().String(), Keys: keys, DB: db, Mgr: mgr, AK: ak, Logs: logs, Handler: srv.Handler()}
 }
 
 // counts returns the number of KMS rows and application keys in the

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -124,15 +125,20 @@ const issuedColumns = `identifier, account_id, issuer_identifier, serial, certif
 	algorithm, key_size, not_before, not_after, revoked_at, created_at, key_algorithm, key_blob, tags, resource_group_id,
 	alias_name, custom_identifier`
 
+var insertIssued = positioned(`INSERT INTO issued_certificates (` + issuedColumns + `, pos) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{pos})`)
+
 // ErrCustomIdentifierTaken: another certificate of the account already
 // carries the CustomIdentifier. It is an ErrConflict too.
 var ErrCustomIdentifierTaken = fmt.Errorf("%w: custom identifier already used in this account", ErrConflict)
 
-// InsertIssuedCertificate adds an issued certificate; a serial already used
-// by the same issuer is ErrConflict, a CustomIdentifier already used in the
-// account ErrCustomIdentifierTaken.
+// InsertIssuedCertificate adds an issued certificate, at its account's
+// next list position; a serial already used by the same issuer is
+// ErrConflict, a CustomIdentifier already used in the account
+// ErrCustomIdentifierTaken. An error must fail the caller's transaction
+// (return it from the Tx or Group function): its rollback gives the
+// position back.
 func (q writers) InsertIssuedCertificate(ctx context.Context, c *IssuedCertificate) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO issued_certificates (`+issuedColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	pos, err := q.insertAtNextPosition(ctx, c.AccountID, listPCA, insertIssued,
 		c.Identifier, c.AccountID, c.IssuerIdentifier, c.Serial, c.CertificateType, c.Status, c.Certificate, c.SubjectDN,
 		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt), c.KeyAlgorithm, c.KeyBlob,
 		tagsOrEmpty(c.Tags), c.ResourceGroupID, c.AliasName, c.CustomIdentifier)
@@ -148,6 +154,11 @@ func (q writers) InsertIssuedCertificate(ctx context.Context, c *IssuedCertifica
 			}
 		}
 		return fmt.Errorf("store: insert certificate: %w", err)
+	}
+	if c.Status == "REVOKE" {
+		if err := q.countRevoked(ctx, c.AccountID, pos); err != nil {
+			return err
+		}
 	}
 	return q.insertTagsJSON(ctx, c.AccountID, TagResourcePCA, c.Identifier, c.Tags)
 }
@@ -197,43 +208,67 @@ func (q queries) CAByIdentifier(ctx context.Context, identifier string) (*CACert
 	return c, nil
 }
 
-// ListIssuedCertificates pages through an account's issued certificates,
-// only revoked ones when revokedOnly.
-func (q queries) ListIssuedCertificates(ctx context.Context, accountID string, revokedOnly bool, offset, limit int) ([]*IssuedCertificate, int, error) {
-	filter := " AND deleted = 0"
+// ListIssuedCertificates returns the page at offset of an account's live
+// issued certificates (only the revoked ones when revokedOnly), in issue
+// order, and how many there are in all, from one snapshot. Its cost does
+// not grow with the offset or the total: see positions.go.
+func (s *DB) ListIssuedCertificates(ctx context.Context, accountID string, revokedOnly bool, offset, limit int) ([]*IssuedCertificate, int, error) {
+	// The predicates are written as literals: a partial index
+	// (issued_account_pos, issued_account_revoked_pos) serves a query whose
+	// WHERE states its predicate.
+	l, filter := listLive, ` AND deleted = 0`
 	if revokedOnly {
-		filter += " AND status = 'REVOKE'"
+		l, filter = listRevoked, ` AND deleted = 0 AND status = 'REVOKE'`
 	}
-	var total int
-	if err := q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates WHERE account_id = ?`+filter, accountID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: count certificates: %w", err)
-	}
-	rows, err := q.e.QueryContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ?`+filter+` ORDER BY created_at, identifier LIMIT ? OFFSET ?`, accountID, limit, offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: list certificates: %w", err)
-	}
-	defer rows.Close()
 	var out []*IssuedCertificate
-	for rows.Next() {
-		c, err := scanIssued(rows)
+	var total int64
+	err := s.snapshot(ctx, func(q queries) error {
+		p, err := q.seekPage(ctx, accountID, listPCA, l, int64(offset))
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
-		out = append(out, c)
+		if total = p.total; p.past {
+			return nil
+		}
+		rows, err := q.e.QueryContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ?`+filter+` AND pos >= (
+			SELECT pos FROM issued_certificates WHERE account_id = ?`+filter+` AND pos >= ? ORDER BY pos LIMIT 1 OFFSET ?)
+			ORDER BY pos LIMIT ?`, accountID, accountID, p.from, p.skip, limit)
+		if err != nil {
+			return fmt.Errorf("store: list certificates: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scanIssued(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, int(total), nil
 }
 
 // DeleteRevokedCertificate hides an account's revoked certificate (it stays
 // on its CA's CRL); a live one is ErrConflict.
 func (q writers) DeleteRevokedCertificate(ctx context.Context, accountID, identifier string) error {
-	res, err := q.x.ExecContext(ctx, `UPDATE issued_certificates SET deleted = 1 WHERE account_id = ? AND identifier = ? AND status = 'REVOKE' AND deleted = 0`, accountID, identifier)
-	if err != nil {
-		return fmt.Errorf("store: delete certificate: %w", mapErr(err))
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	var pos sql.NullInt64
+	err := q.x.QueryRowContext(ctx, `UPDATE issued_certificates SET deleted = 1 WHERE account_id = ? AND identifier = ? AND status = 'REVOKE' AND deleted = 0
+		RETURNING pos`, accountID, identifier).Scan(&pos)
+	if err == nil {
+		if pos.Valid {
+			if err := q.countDeletedRevoked(ctx, accountID, pos.Int64); err != nil {
+				return err
+			}
+		}
 		// A deleted certificate is gone for its owner: its tags go with it.
 		return q.DeleteTags(ctx, accountID, TagResourcePCA, identifier, nil)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: delete certificate: %w", mapErr(err))
 	}
 	r := queries{e: q.x}
 	if _, err := r.GetIssuedCertificate(ctx, accountID, identifier); err != nil {

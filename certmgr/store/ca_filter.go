@@ -47,6 +47,16 @@ func (f CAFilter) where(accountID string) (string, []any) {
 
 // FilterCACertificates returns a page of the account's CAs that pass f,
 // and how many pass in all.
+//
+// Unlike the certificate listings (positions.go) it counts with COUNT(*)
+// and skips with OFFSET, over the account's CAs in ca_account_keyset
+// order: its cost is linear in the account's CA count, not in the
+// service's. No count per filter is kept because ValidStatus depends on
+// the time of the call. What bounds the CA count: each local CA is a
+// token key under the per-account token-key quota (certmgr's
+// MaxTokenKeysPerAccount, default 1000; 0 lifts it); an external CA holds
+// no token key and is bounded only by what creating one costs (a root's
+// signature per call).
 func (q queries) FilterCACertificates(ctx context.Context, accountID string, f CAFilter, offset, limit int) ([]*CACertificate, int, error) {
 	where, args := f.where(accountID)
 	var total int

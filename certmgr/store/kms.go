@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -34,9 +35,13 @@ type KMSCertificate struct {
 const kmsColumns = `id, account_id, key_id, key_spec, protection_level, exportable, subject, sans, status, csr,
 	certificate, chain, serial, issuer, signature_algorithm, not_before, not_after, created_at, updated_at`
 
-// InsertKMSCertificate adds a new row.
+var insertKMS = positioned(`INSERT INTO kms_certificates (` + kmsColumns + `, pos) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{pos})`)
+
+// InsertKMSCertificate adds a new row, at its account's next list
+// position. An error must fail the caller's transaction: its rollback
+// gives the position back.
 func (q writers) InsertKMSCertificate(ctx context.Context, c *KMSCertificate) error {
-	_, err := q.x.ExecContext(ctx, `INSERT INTO kms_certificates (`+kmsColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.insertAtNextPosition(ctx, c.AccountID, listKMS, insertKMS,
 		c.ID, c.AccountID, c.KeyID, c.KeySpec, c.ProtectionLevel, boolInt(c.Exportable), c.Subject, joinList(c.SANs),
 		c.Status, c.CSR, c.Certificate, c.Chain, c.Serial, c.Issuer, c.SignatureAlgorithm,
 		nullMS(c.NotBefore), nullMS(c.NotAfter), ms(c.CreatedAt), ms(c.UpdatedAt))
@@ -75,38 +80,56 @@ func (q writers) UpdateKMSCertificate(ctx context.Context, c *KMSCertificate, fr
 
 // DeleteKMSCertificate removes the account's row.
 func (q writers) DeleteKMSCertificate(ctx context.Context, accountID, id string) error {
-	res, err := q.x.ExecContext(ctx, `DELETE FROM kms_certificates WHERE account_id = ? AND id = ?`, accountID, id)
+	var pos sql.NullInt64
+	err := q.x.QueryRowContext(ctx, `DELETE FROM kms_certificates WHERE account_id = ? AND id = ? RETURNING pos`, accountID, id).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("store: delete certificate: %w", mapErr(err))
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return ErrNotFound
+	if pos.Valid {
+		if err := q.countDeletedKMS(ctx, accountID, pos.Int64); err != nil {
+			return err
+		}
 	}
 	return q.DeleteTags(ctx, accountID, TagResourceKMS, id, nil)
 }
 
-// ListKMSCertificates returns one page of the account's certificates, oldest
-// first, and the total count.
-func (q queries) ListKMSCertificates(ctx context.Context, accountID string, offset, limit int) ([]*KMSCertificate, int, error) {
-	var total int
-	if err := q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM kms_certificates WHERE account_id = ?`, accountID).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("store: count certificates: %w", err)
-	}
-	rows, err := q.e.QueryContext(ctx, `SELECT `+kmsColumns+` FROM kms_certificates WHERE account_id = ?
-		ORDER BY created_at, id LIMIT ? OFFSET ?`, accountID, limit, offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: list certificates: %w", err)
-	}
-	defer rows.Close()
+// ListKMSCertificates returns the page at offset of the account's
+// certificates, in creation order, and how many there are, from one
+// snapshot; its cost does not grow with the offset (positions.go).
+func (s *DB) ListKMSCertificates(ctx context.Context, accountID string, offset, limit int) ([]*KMSCertificate, int, error) {
 	var out []*KMSCertificate
-	for rows.Next() {
-		c, err := scanKMS(rows)
+	var total int64
+	err := s.snapshot(ctx, func(q queries) error {
+		p, err := q.seekPage(ctx, accountID, listKMS, listLive, int64(offset))
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
-		out = append(out, c)
+		if total = p.total; p.past {
+			return nil
+		}
+		rows, err := q.e.QueryContext(ctx, `SELECT `+kmsColumns+` FROM kms_certificates WHERE account_id = ? AND pos >= (
+			SELECT pos FROM kms_certificates WHERE account_id = ? AND pos >= ? ORDER BY pos LIMIT 1 OFFSET ?)
+			ORDER BY pos LIMIT ?`, accountID, accountID, p.from, p.skip, limit)
+		if err != nil {
+			return fmt.Errorf("store: list certificates: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scanKMS(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, int(total), nil
 }
 
 // CountKMSCertificates counts the rows of all accounts (tests use it to

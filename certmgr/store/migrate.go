@@ -276,6 +276,51 @@ var migrations = []string{
 		created_at       INTEGER NOT NULL
 	);
 	CREATE INDEX key_pool_kind ON key_pool(algorithm, exportable, created_at, key_id);`,
+	// 16: positions and bucket counts for the page-number listings (see
+	// positions.go): each issued and KMS certificate gets its account's
+	// next position, existing rows in their listing order (created_at,
+	// identifier), and the counts are filled from the rows. The listings
+	// read their pages over the partial (account_id, pos) indexes, which
+	// replace the (account_id, created_at) ones (issued_account_keyset
+	// covers those for the keyset listings).
+	`ALTER TABLE issued_certificates ADD COLUMN pos INTEGER;
+	ALTER TABLE kms_certificates ADD COLUMN pos INTEGER;
+	CREATE TABLE list_positions (
+		account_id TEXT NOT NULL,
+		list       TEXT NOT NULL CHECK (list IN ('pca','kms')),
+		next_pos   INTEGER NOT NULL,
+		revoked    INTEGER NOT NULL DEFAULT 0,
+		deleted    INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (account_id, list)
+	) WITHOUT ROWID;
+	CREATE TABLE list_buckets (
+		account_id TEXT NOT NULL,
+		list       TEXT NOT NULL CHECK (list IN ('pca','kms')),
+		bucket     INTEGER NOT NULL,
+		revoked    INTEGER NOT NULL DEFAULT 0,
+		deleted    INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (account_id, list, bucket)
+	) WITHOUT ROWID;
+	UPDATE issued_certificates SET pos = r.p FROM (
+		SELECT identifier, row_number() OVER (PARTITION BY account_id ORDER BY created_at, identifier) - 1 AS p FROM issued_certificates) r
+		WHERE issued_certificates.identifier = r.identifier;
+	UPDATE kms_certificates SET pos = r.p FROM (
+		SELECT id, row_number() OVER (PARTITION BY account_id ORDER BY created_at, id) - 1 AS p FROM kms_certificates) r
+		WHERE kms_certificates.id = r.id;
+	INSERT INTO list_positions (account_id, list, next_pos, revoked, deleted)
+		SELECT account_id, 'pca', COUNT(*), SUM(CASE WHEN status = 'REVOKE' AND deleted = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN deleted = 0 THEN 0 ELSE 1 END)
+		FROM issued_certificates GROUP BY account_id;
+	INSERT INTO list_positions (account_id, list, next_pos)
+		SELECT account_id, 'kms', COUNT(*) FROM kms_certificates GROUP BY account_id;
+	INSERT INTO list_buckets (account_id, list, bucket, revoked, deleted)
+		SELECT account_id, 'pca', b, SUM(CASE WHEN status = 'REVOKE' AND deleted = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN deleted = 0 THEN 0 ELSE 1 END)
+		FROM (SELECT account_id, status, deleted, pos / 1024 AS b FROM issued_certificates WHERE status = 'REVOKE' OR deleted <> 0) r
+		GROUP BY account_id, b;
+	DROP INDEX issued_certificates_account;
+	DROP INDEX kms_certificates_account;
+	CREATE UNIQUE INDEX issued_account_pos ON issued_certificates(account_id, pos) WHERE deleted = 0;
+	CREATE INDEX issued_account_revoked_pos ON issued_certificates(account_id, pos) WHERE deleted = 0 AND status = 'REVOKE';
+	CREATE UNIQUE INDEX kms_account_pos ON kms_certificates(account_id, pos);`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot
@@ -336,7 +381,11 @@ func (s *DB) migrate(ctx context.Context) error {
 	if current > len(migrations) {
 		return fmt.Errorf("store: database schema version %d is newer than this binary (%d)", current, len(migrations))
 	}
-	if current == len(migrations) {
+	target := len(migrations)
+	if s.migrateTo > 0 {
+		target = s.migrateTo
+	}
+	if current >= target {
 		return nil
 	}
 	if s.noMigrate {
@@ -356,7 +405,7 @@ func (s *DB) migrate(ctx context.Context) error {
 	if _, err := s.e.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("store: migrations table: %w", err)
 	}
-	for v := current + 1; v <= len(migrations); v++ {
+	for v := current + 1; v <= target; v++ {
 		err := s.Tx(ctx, func(tx *Tx) error {
 			var now int
 			if err := tx.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&now); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -22,12 +23,19 @@ func (s *DB) RevokeIssued(ctx context.Context, accountID, identifier string, rea
 		if err != nil {
 			return err
 		}
-		res, err := tx.e.ExecContext(ctx, `UPDATE issued_certificates SET status = 'REVOKE', revoked_at = ?, revoke_reason = ? WHERE identifier = ? AND status = 'ISSUE'`, ms(at), reason, identifier)
+		var pos sql.NullInt64
+		err = tx.e.QueryRowContext(ctx, `UPDATE issued_certificates SET status = 'REVOKE', revoked_at = ?, revoke_reason = ? WHERE identifier = ? AND status = 'ISSUE'
+			RETURNING pos`, ms(at), reason, identifier).Scan(&pos)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: already revoked", ErrConflict)
+		}
 		if err != nil {
 			return fmt.Errorf("store: revoke: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("%w: already revoked", ErrConflict)
+		if pos.Valid {
+			if err := tx.countRevoked(ctx, accountID, pos.Int64); err != nil {
+				return err
+			}
 		}
 		return markCRLDirty(ctx, tx, issuer, entry)
 	})
@@ -87,13 +95,20 @@ func (s *DB) MarkCRLDirty(ctx context.Context, ca string) error {
 }
 
 // BulkRevokeForBenchmark revokes every live certificate of a CA in one
-// statement and writes the CA's kept CRL entries afresh from the tables,
-// as a CA's first build does. Benchmarks use it to reach a million
-// revoked entries quickly; the API revokes one certificate at a time
-// through RevokeIssued.
+// statement, recounts its account's listing counts and writes the CA's
+// kept CRL entries afresh from the tables, as a CA's first build does.
+// Benchmarks use it to reach a million revoked entries quickly; the API
+// revokes one certificate at a time through RevokeIssued.
 func (s *DB) BulkRevokeForBenchmark(ctx context.Context, ca string, at time.Time) error {
 	return s.Tx(ctx, func(tx *Tx) error {
+		var account string
+		if err := tx.e.QueryRowContext(ctx, `SELECT account_id FROM ca_certificates WHERE identifier = ?`, ca).Scan(&account); err != nil {
+			return mapErr(err)
+		}
 		if _, err := tx.e.ExecContext(ctx, `UPDATE issued_certificates SET status = 'REVOKE', revoked_at = ?, revoke_reason = 1 WHERE issuer_identifier = ? AND status = 'ISSUE'`, ms(at), ca); err != nil {
+			return err
+		}
+		if err := tx.recountPCA(ctx, account); err != nil {
 			return err
 		}
 		if err := markCRLDirty(ctx, tx, ca, nil); err != nil {

@@ -25,13 +25,20 @@ var (
 // nodes). It is safe for concurrent use.
 type DB struct {
 	queries
-	db      *sql.DB
+	db *sql.DB
+	// reads runs snapshot reads: for SQLite a pool of its own whose
+	// transactions begin DEFERRED (db's begin IMMEDIATE and would queue
+	// behind writers); for PostgreSQL db itself.
+	reads   *sql.DB
 	d       dialect
 	group   *committer
 	lastGC  atomicTime
 	signing atomic.Pointer[auditSigning] // set by SignAuditEvery
 	// noMigrate: a schema behind this binary is an error, not migrated.
 	noMigrate bool
+	// migrateTo, when set, stops migrating at that version (tests build
+	// a database of an older schema with it).
+	migrateTo int
 	// chain is the audit hash chain this store appends to: "" for the one
 	// node of the embedded default, a node's own name in a cluster.
 	chain string
@@ -54,16 +61,19 @@ func WithoutMigrations() Option { return func(s *DB) { s.noMigrate = true } }
 // pending migrations. A response is only sent after its row is committed,
 // so synchronous=FULL: a committed row survives power loss.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL")
-	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", "10000")
-	q.Set("_txlock", "immediate") // writers queue at BEGIN instead of failing at COMMIT
-	// Each connection keeps its prepared statements: the queries are a
-	// fixed set, and preparing one costs more than running it.
-	q.Set("_stmt_cache_size", "128")
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	dsn := func(txlock string) string {
+		q := url.Values{}
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "FULL")
+		q.Set("_foreign_keys", "on")
+		q.Set("_busy_timeout", "10000")
+		q.Set("_txlock", txlock)
+		// Each connection keeps its prepared statements: the queries are a
+		// fixed set, and preparing one costs more than running it.
+		q.Set("_stmt_cache_size", "128")
+		return "file:" + path + "?" + q.Encode()
+	}
+	db, err := sql.Open("sqlite3", dsn("immediate")) // writers queue at BEGIN instead of failing at COMMIT
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -74,7 +84,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	// IMMEDIATE holds one, and a cap could starve the reads of the writer
 	// it waits for.
 	db.SetMaxIdleConns(sqliteIdleConns)
-	return open(ctx, db, sqliteDialect, opts)
+	reads, err := sql.Open("sqlite3", dsn("deferred")) // a read transaction takes no write lock
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	reads.SetMaxIdleConns(sqliteSnapshotIdleConns)
+	return open(ctx, db, reads, sqliteDialect, opts)
 }
 
 // OpenURL opens the database a URL names: postgres:// or postgresql://
@@ -90,7 +106,7 @@ func OpenURL(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	// Several nodes share the server's connections; each keeps a few.
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
-	return open(ctx, db, postgresDialect, opts)
+	return open(ctx, db, db, postgresDialect, opts)
 }
 
 // sqliteIdleConns is how many SQLite connections stay open between
@@ -98,22 +114,35 @@ func OpenURL(ctx context.Context, url string, opts ...Option) (*DB, error) {
 // rows, so about as many as the concurrent requests of a busy node.
 const sqliteIdleConns = 32
 
+// sqliteSnapshotIdleConns is how many connections of the snapshot pool
+// (the page-number listings) stay open between requests.
+const sqliteSnapshotIdleConns = 8
+
 // IsPostgresURL reports whether a database URL names PostgreSQL.
 func IsPostgresURL(url string) bool {
 	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
 
-func open(ctx context.Context, db *sql.DB, d dialect, opts []Option) (*DB, error) {
-	s := &DB{db: db, d: d, queries: queries{e: rebinder{db, d}}}
+func open(ctx context.Context, db, reads *sql.DB, d dialect, opts []Option) (*DB, error) {
+	s := &DB{db: db, reads: reads, d: d, queries: queries{e: rebinder{db, d}}}
 	for _, o := range opts {
 		o(s)
 	}
 	s.group = newCommitter(s)
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		s.group.stop()
+		s.closeDBs()
 		return nil, err
 	}
 	return s, nil
+}
+
+func (s *DB) closeDBs() error {
+	err := s.db.Close()
+	if s.reads != s.db {
+		err = errors.Join(err, s.reads.Close())
+	}
+	return err
 }
 
 // Backend names the database: "sqlite" or "postgres".
@@ -122,7 +151,25 @@ func (s *DB) Backend() string { return s.d.String() }
 // Close stops the group committer and closes the database.
 func (s *DB) Close() error {
 	s.group.stop()
-	return s.db.Close()
+	return s.closeDBs()
+}
+
+// snapshot runs fn's reads in one read-only transaction, so that they
+// all see one committed state: a page and the counts that locate it
+// agree even while writers commit.
+func (s *DB) snapshot(ctx context.Context, fn func(q queries) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.d == postgresDialect {
+		opts.Isolation = sql.LevelRepeatableRead
+	} else {
+		opts = nil // the driver's BEGIN (DEFERRED on reads) is a snapshot from the first read
+	}
+	tx, err := s.reads.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("store: begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(queries{e: rebinder{tx, s.d}})
 }
 
 // Ping checks that the database answers (for /readyz).
@@ -173,7 +220,7 @@ type Tx struct {
 
 func (s *DB) newTx(sqlTx *sql.Tx) *Tx {
 	r := rebinder{sqlTx, s.d}
-	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r}, signing: s.signing.Load(), chain: s.chain}
+	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d}, signing: s.signing.Load(), chain: s.chain}
 }
 
 // The advisory lock every PostgreSQL write transaction takes first is its
@@ -205,6 +252,7 @@ type queries struct {
 // writers holds the statements that change rows; only a Tx has them.
 type writers struct {
 	x execer
+	d dialect
 }
 
 // execer is what both *sql.DB and *sql.Tx offer.
