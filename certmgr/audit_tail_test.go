@@ -41,9 +41,9 @@ func auditOp(m *Manager, c Caller, name string, change int) error {
 	var err error
 	switch change {
 	case 1:
-		err = m.db.Group(ctx, insert)
+		err = m.sqlStore().Group(ctx, insert)
 	case 2:
-		err = m.db.Tx(ctx, insert)
+		err = m.sqlStore().Tx(ctx, insert)
 	}
 	if err != nil {
 		return err
@@ -80,7 +80,7 @@ func TestAuditTailBoundUnderLoad(t *testing.T) {
 	// after the load below.
 	lctx, long := m.StartAudit(ctx, "long", "127.0.0.1")
 	long.SetCaller(c, "2016-01-20/Slow", "*")
-	if err := m.db.Group(lctx, func(tx *store.Tx) error {
+	if err := m.sqlStore().Group(lctx, func(tx *store.Tx) error {
 		return tx.InsertAccount(lctx, &store.Account{ID: "long", Name: "long", CreatedAt: time.Now()})
 	}); err != nil {
 		t.Fatal(err)

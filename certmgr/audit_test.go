@@ -95,7 +95,7 @@ func TestSignAuditHeadCoversTheTail(t *testing.T) {
 	rewriteHead := func() int64 {
 		t.Helper()
 		var last *store.AuditRecord
-		if err := m.db.WalkAudit(ctx, func(r *store.AuditRecord) error { last = r; return nil }); err != nil {
+		if err := m.sqlStore().WalkAudit(ctx, func(r *store.AuditRecord) error { last = r; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		last.Code += "-rewritten"

@@ -79,14 +79,14 @@ func TestRevokedAncestorStopsIssuance(t *testing.T) {
 	if err := m.UpdateCACertificateStatus(ctx, c, root.Identifier, "REVOKE"); err != nil {
 		t.Fatal(err)
 	}
-	_, certsBefore, _ := m.db.CountIssued(ctx)
+	_, certsBefore, _ := m.sqlStore().CountIssued(ctx)
 	for name, issue := range paths {
 		var e *Error
 		if err := issue(sub.Identifier); !errors.As(err, &e) || e.Code != direct.Code || e.HTTPStatus != direct.HTTPStatus {
 			t.Errorf("%s from a sub CA whose root is revoked: %v, want %s (%d) as for a revoked parent", name, err, direct.Code, direct.HTTPStatus)
 		}
 	}
-	if _, certsAfter, _ := m.db.CountIssued(ctx); certsAfter != certsBefore {
+	if _, certsAfter, _ := m.sqlStore().CountIssued(ctx); certsAfter != certsBefore {
 		t.Fatalf("refused issuance wrote %d certificates", certsAfter-certsBefore)
 	}
 	if _, err := m.CreateSubCACertificate(ctx, c, subReq); !errors.Is(err, &Error{Code: direct.Code}) {

@@ -60,7 +60,7 @@ func opensslVerify(t testing.TB, rootPEM, certPEM string, extra ...string) {
 
 func rootPEM(t testing.TB, m *Manager, c Caller, root string) string {
 	t.Helper()
-	ca, err := m.db.GetCACertificate(context.Background(), c.AccountID, root)
+	ca, err := m.sqlStore().GetCACertificate(context.Background(), c.AccountID, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestCreateExternalCACertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rootRow, _ := m.db.GetCACertificate(ctx, c.AccountID, root)
+	rootRow, _ := m.sqlStore().GetCACertificate(ctx, c.AccountID, root)
 	rootCert, _ := x509.ParseCertificate(rootRow.Certificate)
 	if !x.IsCA || x.MaxPathLen != 1 || x.Subject.CommonName != "Partner Issuing CA" || x.Subject.Country[0] != "DE" ||
 		x.KeyUsage&x509.KeyUsageCertSign == 0 || len(x.ExtKeyUsage) != 2 || string(x.AuthorityKeyId) != string(rootCert.SubjectKeyId) ||
@@ -168,7 +168,7 @@ func TestCreateExternalCACertificateRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := otherCaller(t, m)
-	cas, certs, _ := m.db.CountIssued(ctx)
+	cas, certs, _ := m.sqlStore().CountIssued(ctx)
 	for _, tc := range []struct {
 		name string
 		c    Caller
@@ -205,7 +205,7 @@ func TestCreateExternalCACertificateRefusals(t *testing.T) {
 	}
 	_, err = m.CreateExternalCACertificate(ctx, c, ExternalCARequest{InstanceID: root, Csr: csr, Validity: "1y"})
 	wantCode(t, err, "InvalidParameter.ParentStatus")
-	if cas2, certs2, _ := m.db.CountIssued(ctx); cas2 != cas || certs2 != certs {
+	if cas2, certs2, _ := m.sqlStore().CountIssued(ctx); cas2 != cas || certs2 != certs {
 		t.Fatalf("refusals wrote rows: CAs %d → %d, certificates %d → %d", cas, cas2, certs, certs2)
 	}
 

@@ -106,7 +106,7 @@ func issueClientCSR(t testing.TB, m *Manager, c Caller, sub, cn string) string {
 
 func serialOf(t testing.TB, m *Manager, c Caller, id string) string {
 	t.Helper()
-	row, err := m.db.GetIssuedCertificate(context.Background(), c.AccountID, id)
+	row, err := m.sqlStore().GetIssuedCertificate(context.Background(), c.AccountID, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func keysetOrder(t testing.TB, m *Manager, c Caller, ids []string) []string {
 	t.Helper()
 	at := map[string]int64{}
 	for _, id := range ids {
-		row, err := m.db.GetIssuedCertificate(context.Background(), c.AccountID, id)
+		row, err := m.sqlStore().GetIssuedCertificate(context.Background(), c.AccountID, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +236,7 @@ func TestSerialLookups(t *testing.T) {
 	if err := m.CreateRevokeClientCertificate(ctx, c, id, "keyCompromise"); err != nil {
 		t.Fatal(err)
 	}
-	row, err := m.db.GetIssuedCertificate(ctx, c.AccountID, id)
+	row, err := m.sqlStore().GetIssuedCertificate(ctx, c.AccountID, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestGetCAInstanceStatus(t *testing.T) {
 		t.Fatalf("%+v %v", got, err)
 	}
 	e := got.InstanceStatusList[0]
-	ca, _ := m.db.GetCACertificate(ctx, c.AccountID, sub)
+	ca, _ := m.sqlStore().GetCACertificate(ctx, c.AccountID, sub)
 	if e.Identifier != sub || e.InstanceID != sub || e.Status != "USED" || e.Type != "SUB_ROOT" || e.CertIssuedCount != 2 ||
 		e.BeforeTime != ca.NotBefore.UnixMilli() || e.AfterTime != ca.NotAfter.UnixMilli() {
 		t.Fatalf("sub CA: %+v", e)

@@ -27,7 +27,9 @@ import (
 // else the next), so a revocation is on the next CRL fetched after it
 // committed; fetches that arrive together share one build.
 
-// crlBuildTimeout bounds a detached build (a million entries take seconds).
+// crlBuildTimeout bounds a detached build (a million entries take under a
+// second once kept; a CA's first build after an upgrade writes its kept
+// list from the certificate tables, which takes seconds).
 const crlBuildTimeout = 5 * time.Minute
 
 // crlRefreshMargin rebuilds a clean CRL this long before its NextUpdate.
@@ -42,12 +44,40 @@ func (b *crlBuilders) of(ca string) *crlBuilder {
 }
 
 // crlBuilder runs a CA's builds one at a time and remembers the change
-// counter of the last one that succeeded.
+// counter of the last one that succeeded, and the last CRL this node
+// built or read.
 type crlBuilder struct {
 	mu      sync.Mutex
 	cur     *crlBuild // in flight, or nil
 	lastGen int64     // counter the last successful build read its entries at
 	lastOK  bool
+	// doc is served while the stored CRL is still this one (same number
+	// and thisUpdate), so a fetch of a clean CRL reads one row instead of
+	// putting tens of megabytes together.
+	doc *CRLDocument
+}
+
+// cached returns the CRL remembered, if it is the one stored in state.
+func (b *crlBuilder) cached(state *store.CRL) *CRLDocument {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d := b.doc; d != nil && d.Number == state.Number && d.ThisUpdate.Equal(state.ThisUpdate) {
+		return d
+	}
+	return nil
+}
+
+// remember keeps doc for later fetches unless a newer one is kept.
+func (b *crlBuilder) remember(doc *CRLDocument) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.keep(doc)
+}
+
+func (b *crlBuilder) keep(doc *CRLDocument) {
+	if b.doc == nil || doc.Number >= b.doc.Number {
+		b.doc = doc
+	}
 }
 
 // crlBuild is one build; its fields are set before done is closed.
@@ -73,12 +103,19 @@ func (b *crlBuilder) join(gen int64, stale bool, start func(*crlBuild)) *crlBuil
 	}
 	cur := &crlBuild{done: make(chan struct{})}
 	b.cur = cur
+	// A build starts only when the stored CRL may not be served (dirty,
+	// due, or unreadable): the one remembered would not be served either,
+	// and a build need not hold two CRLs of tens of megabytes at once.
+	b.doc = nil
 	go func() {
 		start(cur)
 		b.mu.Lock()
 		b.cur = nil
 		if cur.err == nil && (!b.lastOK || cur.gen > b.lastGen) {
 			b.lastGen, b.lastOK = cur.gen, true
+		}
+		if cur.err == nil {
+			b.keep(cur.doc)
 		}
 		b.mu.Unlock()
 		close(cur.done)
@@ -116,15 +153,26 @@ func (m *Manager) CRL(ctx context.Context, identifier string) (*CRLDocument, err
 	// Two rounds settle it (the build in flight, then one that starts
 	// after this fetch looked); the bound only guards against a spin.
 	for range crlFetchRounds {
-		state, err := m.db.GetCRL(ctx, identifier)
+		state, err := m.db.CRLState(ctx, identifier)
 		if err != nil {
 			return nil, Internal(err)
 		}
-		if !state.Dirty && state.DER != nil && m.now().Before(state.NextUpdate.Add(-crlRefreshMargin)) {
-			return crlDoc(state), nil
+		if m.servable(state) {
+			if doc := builder.cached(state); doc != nil {
+				return doc, nil
+			}
+			if state, err = m.db.GetCRL(ctx, identifier); err != nil {
+				return nil, Internal(err)
+			}
+			if m.servable(state) && state.DER != nil {
+				doc := crlDoc(state)
+				builder.remember(doc)
+				return doc, nil
+			}
+			// Dirty since, or stored but no longer readable as signed.
 		}
-		// A clean CRL gets here only when it is old by date: it needs a
-		// build whatever the counter says.
+		// A clean CRL gets here only when it is old by date or cannot be
+		// read back: it needs a build whatever the counter says.
 		b := builder.join(state.Generation, !state.Dirty, func(b *crlBuild) {
 			// Detached: the build outlives a caller who hangs up, and is
 			// bounded by its own deadline instead.
@@ -155,6 +203,12 @@ func (m *Manager) CRL(ctx context.Context, identifier string) (*CRLDocument, err
 // crlFetchRounds bounds the builds one fetch waits for.
 const crlFetchRounds = 4
 
+// servable reports whether a stored CRL state may be served as it is:
+// clean and not near its NextUpdate.
+func (m *Manager) servable(st *store.CRL) bool {
+	return !st.Dirty && m.now().Before(st.NextUpdate.Add(-crlRefreshMargin))
+}
+
 // buildCRL builds, signs and saves the next CRL of a CA. It is an audited
 // operation of its own (the token signs with the CA's key), whichever
 // fetch started it, since the fetches that share it may all be gone.
@@ -169,16 +223,30 @@ func (m *Manager) buildCRL(ctx context.Context, ca *store.CACertificate) (doc *C
 	}
 	defer unlock()
 	// Another node may have built while this one waited for the lock.
-	if st, err := m.db.GetCRL(ctx, ca.Identifier); err == nil && !st.Dirty && st.DER != nil && m.now().Before(st.NextUpdate.Add(-crlRefreshMargin)) {
-		return crlDoc(st), st.Generation, nil
+	if st, err := m.db.CRLState(ctx, ca.Identifier); err == nil && m.servable(st) {
+		if st, err := m.db.GetCRL(ctx, ca.Identifier); err == nil && m.servable(st) && st.DER != nil {
+			return crlDoc(st), st.Generation, nil
+		}
 	}
-	in, err := m.db.ReadCRLBuild(ctx, ca.Identifier)
+	issuer, err := parseCert(ca.Certificate)
+	if err != nil {
+		return nil, 0, Internal(err)
+	}
+	w, err := newCRLWriter(issuer)
+	if err != nil {
+		return nil, 0, Internal(err)
+	}
+	in, err := m.db.ReadCRLBuild(ctx, ca.Identifier, w.entriesBuffer)
 	if err != nil {
 		return nil, 0, Internal(err)
 	}
 	now := m.now().Truncate(time.Second)
 	next := &store.CRL{Number: in.LastNumber + 1, ThisUpdate: now, NextUpdate: now.AddDate(0, 0, ca.CRLDay)}
-	if next.DER, err = m.signCRL(ctx, ca, in.Entries, next); err != nil {
+	signer, err := m.signer(ctx, ca.KeyID)
+	if err != nil {
+		return nil, 0, Internal(err)
+	}
+	if next.DER, next.EntriesAt, err = w.write(signer, in.Entries, next); err != nil {
 		return nil, 0, Internal(err)
 	}
 	if err := m.db.SaveCRL(ctx, ca.Identifier, next, in); err != nil {
@@ -187,23 +255,10 @@ func (m *Manager) buildCRL(ctx context.Context, ca *store.CACertificate) (doc *C
 	return crlDoc(next), in.Generation, nil
 }
 
-func (m *Manager) signCRL(ctx context.Context, ca *store.CACertificate, entries []store.Revoked, c *store.CRL) ([]byte, error) {
-	issuer, err := parseCert(ca.Certificate)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := m.signer(ctx, ca.KeyID)
-	if err != nil {
-		return nil, err
-	}
-	return encodeCRL(issuer, signer, entries, c)
-}
-
 var (
 	oidSM2WithSM3     = asn1.ObjectIdentifier{1, 2, 156, 10197, 1, 501}
 	oidCRLNumber      = asn1.ObjectIdentifier{2, 5, 29, 20}
 	oidAuthorityKeyID = asn1.ObjectIdentifier{2, 5, 29, 35}
-	oidCRLReasonCode  = asn1.ObjectIdentifier{2, 5, 29, 21}
 )
 
 // CrlAddress is GetCaInstanceCrlAddress's output.

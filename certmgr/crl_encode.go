@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -17,106 +16,199 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// encodeCRL writes an RFC 5280 v2 CRL directly with cryptobyte, for every
-// key family: a million entries through encoding/asn1's reflection (or
-// crypto/x509, which builds a pkix structure per entry) costs seconds and
-// gigabytes. The CRL is signed by the CA's token key and its signature is
-// checked before it is served.
-func encodeCRL(issuer *cert, signer crypto.Signer, entries []store.Revoked, c *store.CRL) ([]byte, error) {
+// crlWriter writes an RFC 5280 v2 CRL of a CA, for every key family,
+// around entries: the DER of its revokedCertificates' elements as the
+// store keeps them (a million entries are tens of megabytes). The store
+// reads the entries straight into the buffer the writer allocates for the
+// whole CRL (entriesBuffer), with room in front for the TBS's head and
+// after it for the extensions and signature; everything else is a few
+// hundred bytes written around them, so the CRL is one allocation and the
+// entries are copied once, from the database into place. The CRL is
+// signed by the CA's token key and its signature is checked before it is
+// served.
+type crlWriter struct {
+	issuer *cert
+	sigAlg []byte
+	hash   crypto.Hash // 0: SM2, which signs the whole TBS with Z and SM3
+	buf    []byte      // the CRL's buffer, once entriesBuffer made it
+	front  int         // where the entries start in buf
+}
+
+func newCRLWriter(issuer *cert) (*crlWriter, error) {
 	sigAlg, hash, err := crlSignatureAlgorithm(issuer.Public)
 	if err != nil {
 		return nil, err
 	}
-	// Sized up front: a million entries grown by doubling cost more in
-	// copying than encoding them.
-	tbs := cryptobyte.NewBuilder(make([]byte, 0, 48*len(entries)+4096))
-	var encErr error
-	tbs.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1Int64(1) // v2
-		b.AddBytes(sigAlg)
-		b.AddBytes(issuer.RawSubject)
-		addTime(b, c.ThisUpdate)
-		addTime(b, c.NextUpdate)
-		if len(entries) > 0 {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				for _, e := range entries {
-					serial, err := hex.DecodeString(e.Serial)
-					if err != nil || len(serial) == 0 {
-						encErr = fmt.Errorf("bad stored serial %q", e.Serial)
-						return
-					}
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						b.AddASN1(cbasn1.INTEGER, func(b *cryptobyte.Builder) { b.AddBytes(derUnsigned(serial)) })
-						addTime(b, e.RevokedAt)
-						if e.Reason != 0 {
-							b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-								b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-									b.AddASN1ObjectIdentifier(oidCRLReasonCode)
-									b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
-										b.AddASN1(cbasn1.ENUM, func(b *cryptobyte.Builder) { b.AddUint8(uint8(e.Reason)) })
-									})
-								})
-							})
-						}
-					})
-				}
-			})
-		}
-		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1ObjectIdentifier(oidAuthorityKeyID)
-					b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
-						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-							b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(issuer.SubjectKeyID) })
-						})
-					})
-				})
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1ObjectIdentifier(oidCRLNumber)
-					b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) { b.AddASN1Int64(c.Number) })
-				})
-			})
-		})
-	})
-	if encErr != nil {
-		return nil, encErr
+	return &crlWriter{issuer: issuer, sigAlg: sigAlg, hash: hash}, nil
+}
+
+// entriesBuffer allocates the CRL's buffer for size bytes of entries and
+// returns the empty slice, of capacity size, that they are appended to
+// (store.ReadCRLBuild's into).
+func (w *crlWriter) entriesBuffer(size int) []byte {
+	// In front: the outer and TBS headers, version, signature algorithm,
+	// issuer, two times (GeneralizedTime at most 17 bytes) and the
+	// revokedCertificates header. After: the extensions (AKI and CRL
+	// number) and the signature.
+	w.front = 6 + 6 + 3 + len(w.sigAlg) + len(w.issuer.RawSubject) + 2*17 + 6
+	tail := 64 + len(w.issuer.SubjectKeyID) + len(w.sigAlg) + crlSignatureRoom(w.issuer.Public)
+	w.buf = make([]byte, w.front+size+tail)
+	return w.buf[w.front:w.front:(w.front + size)]
+}
+
+// inPlace reports whether entries are where entriesBuffer put them (the
+// store appended no more than it announced).
+func (w *crlWriter) inPlace(entries []byte) bool {
+	return w.buf != nil && cap(entries) > 0 && &entries[:1][0] == &w.buf[w.front]
+}
+
+// write signs and returns the CRL c that lists entries, and where in it
+// the entries are.
+func (w *crlWriter) write(signer crypto.Signer, entries []byte, c *store.CRL) (der []byte, entriesAt int, err error) {
+	if err := checkCRLEntries(entries); err != nil {
+		return nil, 0, err
 	}
-	tbsDER, err := tbs.Bytes()
+	if !w.inPlace(entries) {
+		into := w.entriesBuffer(len(entries))
+		entries = append(into, entries...)
+	}
+	head := cryptobyte.NewBuilder(make([]byte, 0, w.front))
+	head.AddASN1Int64(1) // v2
+	head.AddBytes(w.sigAlg)
+	head.AddBytes(w.issuer.RawSubject)
+	addTime(head, c.ThisUpdate)
+	addTime(head, c.NextUpdate)
+	headDER, err := head.Bytes()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	input, opts := tbsDER, crypto.SignerOpts(hash)
-	if hash != 0 {
-		h := hash.New()
-		h.Write(tbsDER)
+	ext, err := crlExtensions(w.issuer, c.Number)
+	if err != nil {
+		return nil, 0, err
+	}
+	tbsBody := len(headDER) + len(ext)
+	revokedHeader := 0
+	if len(entries) > 0 { // an empty revokedCertificates is left out (RFC 5280 5.1.2.6)
+		revokedHeader = derHeaderLen(len(entries))
+		tbsBody += revokedHeader + len(entries)
+	}
+	// The head goes right before the entries; the outer SEQUENCE's header
+	// waits in the room before it for the signature's length.
+	start := w.front - revokedHeader - len(headDER) - derHeaderLen(tbsBody)
+	if start < 6 {
+		return nil, 0, fmt.Errorf("CRL head of %d bytes does not fit its room", w.front-start)
+	}
+	b := appendDERHeader(w.buf[start:start], cbasn1.SEQUENCE, tbsBody)
+	b = append(b, headDER...)
+	if len(entries) > 0 {
+		b = appendDERHeader(b, cbasn1.SEQUENCE, len(entries))
+	}
+	b = b[:len(b)+len(entries)] // the entries, in place
+	tbs := append(b, ext...)
+	input, opts := tbs, crypto.SignerOpts(w.hash)
+	if w.hash != 0 {
+		h := w.hash.New()
+		h.Write(tbs)
 		input = h.Sum(nil)
 	}
 	sig, err := signer.Sign(rand.Reader, input, opts)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if err := verifyCRLSignature(issuer.Public, hash, input, tbsDER, sig); err != nil {
-		return nil, err
+	if err := verifyCRLSignature(w.issuer.Public, w.hash, input, tbs, sig); err != nil {
+		return nil, 0, err
 	}
-	out := cryptobyte.NewBuilder(make([]byte, 0, len(tbsDER)+len(sigAlg)+len(sig)+16))
-	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(tbsDER)
-		b.AddBytes(sigAlg)
-		b.AddASN1BitString(sig)
-	})
-	return out.Bytes()
+	body := len(tbs) + len(w.sigAlg) + derHeaderLen(len(sig)+1) + 1 + len(sig)
+	if body > cap(tbs) {
+		return nil, 0, fmt.Errorf("CRL signature of %d bytes does not fit its room", len(sig))
+	}
+	out := append(tbs, w.sigAlg...)
+	out = appendDERHeader(out, cbasn1.BIT_STRING, len(sig)+1)
+	out = append(out, 0) // no unused bits
+	out = append(out, sig...)
+	outer := start - derHeaderLen(body)
+	appendDERHeader(w.buf[outer:outer], cbasn1.SEQUENCE, body) // into the room, before the TBS
+	return w.buf[outer : start+len(out)], w.front - outer, nil
 }
 
-// derUnsigned is the content octets of a non-negative INTEGER.
-func derUnsigned(v []byte) []byte {
-	for len(v) > 1 && v[0] == 0 && v[1]&0x80 == 0 {
-		v = v[1:]
+// crlExtensions is the TBS's [0] crlExtensions: the authority key
+// identifier and the CRL number.
+func crlExtensions(issuer *cert, number int64) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				b.AddASN1ObjectIdentifier(oidAuthorityKeyID)
+				b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(issuer.SubjectKeyID) })
+					})
+				})
+			})
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				b.AddASN1ObjectIdentifier(oidCRLNumber)
+				b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) { b.AddASN1Int64(number) })
+			})
+		})
+	})
+	return b.Bytes()
+}
+
+// checkCRLEntries walks the kept entries before they are signed: each is
+// a well-formed SEQUENCE and together they fill the buffer, so a damaged
+// chunk fails the build instead of yielding a CRL no one can parse.
+func checkCRLEntries(entries []byte) error {
+	s := cryptobyte.String(entries)
+	for n := 0; !s.Empty(); n++ {
+		var e cryptobyte.String
+		if !s.ReadASN1(&e, cbasn1.SEQUENCE) {
+			return fmt.Errorf("stored CRL entry %d is not a DER SEQUENCE", n)
+		}
 	}
-	if v[0]&0x80 != 0 {
-		return append([]byte{0}, v...)
+	return nil
+}
+
+// crlSignatureRoom is room enough after the TBS for the signature
+// algorithm's tail: the BIT STRING's header and the longest signature the
+// key can make.
+func crlSignatureRoom(pub crypto.PublicKey) int {
+	if k, ok := pub.(*rsa.PublicKey); ok {
+		return 64 + k.Size()
 	}
-	return v
+	return 256 // ECDSA up to P-521 (at most 139 bytes), SM2 (at most 72)
+}
+
+// derHeaderLen is the size of a DER tag and length for n content octets.
+func derHeaderLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2
+	case n <= 0xff:
+		return 3
+	case n <= 0xffff:
+		return 4
+	case n <= 0xffffff:
+		return 5
+	default:
+		return 6
+	}
+}
+
+// appendDERHeader appends a DER tag and the length n.
+func appendDERHeader(b []byte, tag cbasn1.Tag, n int) []byte {
+	b = append(b, byte(tag))
+	switch {
+	case n < 0x80:
+		return append(b, byte(n))
+	case n <= 0xff:
+		return append(b, 0x81, byte(n))
+	case n <= 0xffff:
+		return append(b, 0x82, byte(n>>8), byte(n))
+	case n <= 0xffffff:
+		return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	default:
+		return append(b, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
 }
 
 // addTime writes UTCTime through 2049 and GeneralizedTime after (RFC 5280).

@@ -1,6 +1,7 @@
 package certmgr
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -19,6 +20,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/csrgen"
 )
 
@@ -29,11 +31,12 @@ type crlFixture struct {
 	c     Caller
 	sub   string
 	subKy string // the sub CA's token key ID
+	path  string // the database
 }
 
 func newCRLFixture(t *testing.T) *crlFixture {
 	t.Helper()
-	m, c := newManager(t)
+	m, c, path := newManagerAt(t)
 	ctx := context.Background()
 	base := CreateCARequest{CommonName: "CRL Root", Organization: "o", OrganizationUnit: "ou", Locality: "l", State: "s", CountryCode: "CN", Algorithm: "ECC_256", Years: 5, EnableCrl: true}
 	root, err := m.CreateRootCACertificate(ctx, c, base)
@@ -45,11 +48,11 @@ func newCRLFixture(t *testing.T) *crlFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row, err := m.db.GetCACertificate(ctx, c.AccountID, sub.Identifier)
+	row, err := m.sqlStore().GetCACertificate(ctx, c.AccountID, sub.Identifier)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &crlFixture{m: m, c: c, sub: sub.Identifier, subKy: row.KeyID}
+	return &crlFixture{m: m, c: c, sub: sub.Identifier, subKy: row.KeyID, path: path}
 }
 
 // leaf issues a client certificate from the sub CA and returns its
@@ -285,4 +288,35 @@ func TestDirtyCRLFetchesShareOneBuild(t *testing.T) {
 	if n := signs.Load(); n != 1 {
 		t.Fatalf("%d concurrent fetches of one dirty CRL signed %d CRLs, want 1", fetchers, n)
 	}
+}
+
+// TestCRLRememberedByANodeFollowsTheStoredCRL: a node serves the CRL it
+// last built from memory only while the database holds that CRL; once
+// another node on the database has saved a newer one, the first node
+// serves that one.
+func TestCRLRememberedByANodeFollowsTheStoredCRL(t *testing.T) {
+	f := newCRLFixture(t)
+	id, serial := f.leaf(t)
+	first := f.fetch(t)
+	if again := f.fetch(t); !bytes.Equal(again.DER, first.DER) {
+		t.Fatal("a clean CRL fetched twice differs")
+	}
+	db2, err := store.Open(context.Background(), f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db2.Close() })
+	node2 := New(f.m.keys, db2, Config{Region: "cn-hangzhou", PublicURL: "http://127.0.0.1:8080"})
+	if err := node2.CreateRevokeClientCertificate(context.Background(), f.c, id, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	built, err := node2.CRL(context.Background(), f.sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.fetch(t)
+	if got.Number != built.Number || got.Number <= first.Number || !bytes.Equal(got.DER, built.DER) {
+		t.Fatalf("the first node serves CRL %d, the other saved CRL %d (first was %d)", got.Number, built.Number, first.Number)
+	}
+	wantOnCRL(t, got, "the CRL the other node saved", serial)
 }

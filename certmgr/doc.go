@@ -1,7 +1,7 @@
 // Package certmgr is certcustody's domain: the KMS certificate lifecycle
 // (create with a token key and CSR, upload, status, sign/verify,
-// encrypt/decrypt, export), accounts and access keys, and the typed Error
-// every API code comes from.
+// encrypt/decrypt, export), the token key pool that creates draw from,
+// accounts and access keys, and the typed Error every API code comes from.
 //
 // certmgr never sees a PKCS#11 handle, session or attribute: it asks the
 // keystore for a key by our key ID and gets a crypto.Signer. It never speaks

@@ -62,7 +62,7 @@ func TestIssuerCacheSeesOtherNodesRevocations(t *testing.T) {
 			t.Fatalf("issuer %s not cached after issuing", s.Identifier)
 		}
 	}
-	_, before, _ := a.db.CountIssued(ctx)
+	_, before, _ := a.sqlStore().CountIssued(ctx)
 
 	// Revoked on B before A's request.
 	if err := b.UpdateCACertificateStatus(ctx, c, subs[0].Identifier, "REVOKE"); err != nil {
@@ -86,7 +86,7 @@ func TestIssuerCacheSeesOtherNodesRevocations(t *testing.T) {
 	a.signerHook.Store(nil)
 	wantCode(t, issue(subs[1].Identifier), "InvalidParameter.ParentStatus")
 
-	if _, after, _ := a.db.CountIssued(ctx); after != before {
+	if _, after, _ := a.sqlStore().CountIssued(ctx); after != before {
 		t.Fatalf("refused issuances wrote %d certificates", after-before)
 	}
 }

@@ -86,9 +86,11 @@ func userMessage(err error) string {
 	return msg
 }
 
-// CreateCertificate generates a key pair in the token and returns a CSR for
-// it. The key and the row are created together: if the row cannot be
-// written, the token objects are destroyed.
+// CreateCertificate generates a key pair in the token, or claims one from
+// the key pool of its kind (keypool.go), and returns a CSR for it. The key
+// and the row are created together: if the row cannot be written, a
+// generated key's token objects are destroyed, and a pool key stays in
+// its pool.
 func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCertificateRequest) (*CreateCertificateResult, error) {
 	alg, dn, sans, err := req.validate()
 	if err != nil {
@@ -99,6 +101,9 @@ func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCer
 		return nil, err
 	}
 	id := uuid.NewString()
+	if result, served, err := m.createFromPool(ctx, c, id, alg, dn, sans, exportable); served {
+		return result, err
+	}
 	keyID := "kms-" + id
 	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeKMS, Exportable: exportable})
 	if err != nil {
@@ -107,7 +112,7 @@ func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCer
 		}
 		return nil, Internal(err)
 	}
-	result, err := m.finishCreate(ctx, c, id, keyID, alg, key, dn, sans, exportable)
+	result, err := m.finishCreate(ctx, c, id, keyID, alg, key.ProtectionLevel, dn, sans, exportable, false)
 	if err != nil {
 		if derr := m.keys.Destroy(context.WithoutCancel(ctx), keyID); derr != nil {
 			err = fmt.Errorf("%w (and the new key %s could not be removed: %v)", err, keyID, derr)
@@ -117,8 +122,15 @@ func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCer
 	return result, nil
 }
 
-func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, alg keystore.Algorithm, key *keystore.Key, dn csrgen.DN, sans []string, exportable bool) (*CreateCertificateResult, error) {
-	signer, err := m.keys.Signer(ctx, keyID)
+// finishCreate signs the CSR with the key and writes the row. For a pool
+// key (pooled) the same transaction claims the key from its pool;
+// errPoolKeyTaken says another request claimed it first, and
+// errPoolKeyUnusable that it cannot serve.
+func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, alg keystore.Algorithm, level keystore.ProtectionLevel, dn csrgen.DN, sans []string, exportable, pooled bool) (*CreateCertificateResult, error) {
+	signer, err := m.signer(ctx, keyID)
+	if pooled && errors.Is(err, keystore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s is not in the token", errPoolKeyUnusable, keyID)
+	}
 	if err != nil {
 		return nil, Internal(err)
 	}
@@ -129,7 +141,7 @@ func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, 
 	now := m.now()
 	row := &store.KMSCertificate{
 		ID: id, AccountID: c.AccountID, KeyID: keyID, KeySpec: kmsSpecName(alg),
-		ProtectionLevel: string(key.ProtectionLevel), Exportable: exportable,
+		ProtectionLevel: string(level), Exportable: exportable,
 		Subject: dn.String(), SANs: sans, Status: StatusPending, CSR: csr, CreatedAt: now, UpdatedAt: now,
 	}
 	auditResource(ctx, m.kmsArn(c, id))
@@ -137,8 +149,28 @@ func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, 
 		if err := m.checkKeyQuota(ctx, tx, c.AccountID); err != nil {
 			return err
 		}
-		return tx.InsertKMSCertificate(ctx, row)
+		if !pooled {
+			return tx.InsertKMSCertificate(ctx, row)
+		}
+		switch err := tx.ClaimPoolKey(ctx, keyID); {
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("%w: %s", errPoolKeyTaken, keyID)
+		case errors.Is(err, store.ErrConflict):
+			// A certificate row names the key already: its pool row is
+			// stale (the sweep removes it), and the key is not ours to give.
+			return fmt.Errorf("%w: %v", errPoolKeyUnusable, err)
+		case err != nil:
+			return err
+		}
+		if err := tx.InsertKMSCertificate(ctx, row); err != nil {
+			return err
+		}
+		store.JournalFrom(ctx).AddChange("keypool:claim", keyID, "OK")
+		return nil
 	})
+	if errors.Is(err, errPoolKeyTaken) || errors.Is(err, errPoolKeyUnusable) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, AsError(err)
 	}

@@ -55,7 +55,7 @@ func newKMSCertificate(t *testing.T, m *Manager, c Caller) (id, keyID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row, err := m.db.GetKMSCertificate(context.Background(), c.AccountID, res.CertificateID)
+	row, err := m.sqlStore().GetKMSCertificate(context.Background(), c.AccountID, res.CertificateID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestDeleteCertificateSurvivesAFailedCommit(t *testing.T) {
 	if err := m.DeleteCertificate(ctx, c, id); err == nil {
 		t.Fatal("delete succeeded while its transaction could not commit")
 	}
-	_, rowErr := m.db.GetKMSCertificate(context.Background(), c.AccountID, id)
+	_, rowErr := m.sqlStore().GetKMSCertificate(context.Background(), c.AccountID, id)
 	if rowErr != nil || !tokenHas(t, m, keyID) {
 		t.Fatalf("after a failed commit: row lookup %v, key in token %v; want both to survive", rowErr, tokenHas(t, m, keyID))
 	}
@@ -87,7 +87,7 @@ func TestDeleteCertificateSurvivesAFailedCommit(t *testing.T) {
 	if _, err := j.Finish(ctx, "OK"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.db.GetKMSCertificate(context.Background(), c.AccountID, id); !errors.Is(err, store.ErrNotFound) {
+	if _, err := m.sqlStore().GetKMSCertificate(context.Background(), c.AccountID, id); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("row after delete: %v", err)
 	}
 	if tokenHas(t, m, keyID) {
@@ -107,7 +107,7 @@ func TestDeleteCertificateWhoseKeyIsGone(t *testing.T) {
 	if err := m.DeleteCertificate(context.Background(), c, id); err != nil {
 		t.Fatalf("delete of a row whose key is already gone: %v", err)
 	}
-	if _, err := m.db.GetKMSCertificate(context.Background(), c.AccountID, id); !errors.Is(err, store.ErrNotFound) {
+	if _, err := m.sqlStore().GetKMSCertificate(context.Background(), c.AccountID, id); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("row after delete: %v", err)
 	}
 	if err := m.DeleteCertificate(context.Background(), c, id); !errors.Is(err, &Error{Code: "Forbidden.ResourceNotFound"}) {
@@ -158,7 +158,7 @@ func TestCreateCAUndoesOnlyWhatDidNotCommit(t *testing.T) {
 		}
 	}
 	lift()
-	cas, _, err := m.db.CountIssued(context.Background())
+	cas, _, err := m.sqlStore().CountIssued(context.Background())
 	if err != nil || cas != 1 {
 		t.Fatalf("%d CA rows (%v), want only the first root", cas, err)
 	}

@@ -60,3 +60,7 @@ func newManagerWith(t testing.TB, cfg Config) (*Manager, Caller, string, *sofths
 	}
 	return m, Caller{AccountID: ak.AccountID, AccessKeyID: ak.AccessKeyID}, path, tok
 }
+
+// sqlStore is the Manager's store as the concrete type tests open, for
+// the inspection and set-up methods certmgr itself never calls.
+func (m *Manager) sqlStore() *store.DB { return m.db.(*store.DB) }

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/keystore"
 )
 
@@ -45,6 +44,11 @@ type Config struct {
 	// DefaultMaxTokenKeysPerAccount; 0 means no limit. A create beyond it
 	// fails with QuotaExceeded before any key is generated.
 	MaxTokenKeysPerAccount *int
+
+	// KeyPool sizes the token key pools CreateCertificate claims keys
+	// from (keypool.go); a pool absent or of size 0 is off. RunKeyPool
+	// fills them. Entries CheckKeyPool refuses are ignored.
+	KeyPool map[PoolSpec]int
 }
 
 // DefaultMaxTokenKeysPerAccount is the quota of token-resident keys per
@@ -54,7 +58,7 @@ const DefaultMaxTokenKeysPerAccount = 1000
 // Manager implements the API's operations. It is safe for concurrent use.
 type Manager struct {
 	keys    Keys
-	db      *store.DB
+	db      Store
 	region  string
 	now     func() time.Time
 	secrets *secretCache
@@ -67,9 +71,10 @@ type Manager struct {
 
 	unaudited atomic.Uint64 // token-key uses no journal carried
 	sweep     sweepState    // orphan token-key sweep (sweep.go)
+	pool      *keyPool      // token key pool (keypool.go)
 
-	// signerHook, when set, wraps the token signer of every certificate
-	// and CRL certmgr signs. Only tests set it: it injects the failures a
+	// signerHook, when set, wraps the token signer of every certificate,
+	// CSR and CRL certmgr signs. Only tests set it: it injects the failures a
 	// real token rarely produces (a device error at signing, a client
 	// hanging up mid-build) around the real SoftHSM signer.
 	signerHook atomic.Pointer[func(keyID string, s crypto.Signer) crypto.Signer]
@@ -88,7 +93,7 @@ func (m *Manager) signer(ctx context.Context, keyID string) (crypto.Signer, erro
 }
 
 // New returns a Manager over a keystore and a database.
-func New(keys Keys, db *store.DB, cfg Config) *Manager {
+func New(keys Keys, db Store, cfg Config) *Manager {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -106,7 +111,8 @@ func New(keys Keys, db *store.DB, cfg Config) *Manager {
 		quota = max(*cfg.MaxTokenKeysPerAccount, 0)
 	}
 	m := &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(),
-		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, sweep: sweepState{maxAge: cfg.OrphanMaxAge}, keyQuota: quota}
+		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, sweep: sweepState{maxAge: cfg.OrphanMaxAge}, keyQuota: quota,
+		pool: newKeyPool(cfg.KeyPool)}
 	keys.Observe(m.observeKeyUse)
 	db.SignAuditEvery(checkpointEvery, m.now, m.signCheckpoint)
 	return m

@@ -49,10 +49,10 @@ func TestTokenKeyQuota(t *testing.T) {
 	if _, err := m.CreateRootCACertificate(ctx, c, ca); !errors.Is(err, ErrQuotaExceeded) {
 		t.Fatalf("a CA key beyond the quota: %v, want QuotaExceeded", err)
 	}
-	if n, err := m.db.CountKMSCertificates(ctx); err != nil || n != 1 {
+	if n, err := m.sqlStore().CountKMSCertificates(ctx); err != nil || n != 1 {
 		t.Fatalf("%d KMS rows (%v), want 1", n, err)
 	}
-	if cas, _, err := m.db.CountIssued(ctx); err != nil || cas != 1 {
+	if cas, _, err := m.sqlStore().CountIssued(ctx); err != nil || cas != 1 {
 		t.Fatalf("%d CA rows (%v), want 1", cas, err)
 	}
 	if g := generated(); len(g) != 0 {
@@ -115,7 +115,7 @@ func TestTokenKeyQuotaUnderConcurrency(t *testing.T) {
 			t.Fatalf("a racing create failed otherwise: %v", err)
 		}
 	}
-	if rows, _ := m.db.CountKMSCertificates(ctx); ok != limit || rows != limit {
+	if rows, _ := m.sqlStore().CountKMSCertificates(ctx); ok != limit || rows != limit {
 		t.Fatalf("%d creates succeeded and %d rows exist, want %d", ok, rows, limit)
 	}
 	if keys := tokenPrivateKeys(t, tok); keys != serviceKeys+limit {

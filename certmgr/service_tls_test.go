@@ -77,7 +77,7 @@ func TestServiceTLSCertificate(t *testing.T) {
 		t.Errorf("%d unaudited key uses from a TLS signature", n)
 	}
 	var actions []string
-	if err := m.db.WalkAudit(ctx, func(r *store.AuditRecord) error {
+	if err := m.sqlStore().WalkAudit(ctx, func(r *store.AuditRecord) error {
 		if strings.HasPrefix(r.Action, "admin:") && strings.Contains(r.Action, "TLS") {
 			actions = append(actions, r.Action+"="+r.Code)
 		}

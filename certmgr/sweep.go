@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/keystore"
 )
 
@@ -26,6 +27,11 @@ import (
 // SweepOrphanKeysOfUnknownAge does. Only IDs of the form certmgr itself
 // gives keys ("kms-<uuid>", "ca-<uuid>") are ever swept, so the objects of
 // another application on a shared token are safe whatever their IDs.
+//
+// Unclaimed keys of the key pool are named by their key_pool rows, so the
+// sweep never destroys them. It removes the pool rows that can no longer
+// serve instead: one whose key a certificate row names (the key is that
+// certificate's), and one older than OrphanMaxAge whose token key is gone.
 
 // DefaultOrphanMaxAge is the age past which an unreferenced token key is
 // swept when Config.OrphanMaxAge is zero: far longer than any request.
@@ -61,14 +67,22 @@ type KeyOwner struct {
 }
 
 // TokenKeys lists every key of ours in the token, live, with its owner.
+// An unclaimed pool key's owner is Kind KeyPool, ID its pool.
 func (m *Manager) TokenKeys(ctx context.Context) ([]TokenKey, error) {
+	out, _, err := m.tokenKeys(ctx)
+	return out, err
+}
+
+// tokenKeys is TokenKeys and the references it read, read after the keys
+// were listed.
+func (m *Manager) tokenKeys(ctx context.Context) ([]TokenKey, map[string]store.KeyRef, error) {
 	keys, err := m.keys.ListKeys(ctx)
 	if err != nil {
-		return nil, Internal(err)
+		return nil, nil, Internal(err)
 	}
 	refs, err := m.db.KeyRefs(ctx)
 	if err != nil {
-		return nil, Internal(err)
+		return nil, nil, Internal(err)
 	}
 	out := make([]TokenKey, 0, len(keys))
 	for _, k := range keys {
@@ -83,14 +97,15 @@ func (m *Manager) TokenKeys(ctx context.Context) ([]TokenKey, error) {
 		}
 		out = append(out, tk)
 	}
-	return out, nil
+	return out, refs, nil
 }
 
 // SweepOrphanKeys destroys the token keys that no row references and that
 // are older than OrphanMaxAge, and returns how many it destroyed. Keys of
 // unknown age are left alone. Destroyed keys are counted (SweptOrphanKeys)
 // and audited: an internal:SweepOrphanKeys record with a token:destroy
-// record per key.
+// record per key. Stale key pool rows are removed in the same operation,
+// each with a keypool:drop record.
 func (m *Manager) SweepOrphanKeys(ctx context.Context) (int, error) {
 	return m.sweepOrphans(ctx, false)
 }
@@ -114,13 +129,19 @@ func (m *Manager) sweepOrphans(ctx context.Context, unknownAge bool) (int, error
 	if maxAge <= 0 {
 		maxAge = DefaultOrphanMaxAge
 	}
-	keys, err := m.TokenKeys(ctx)
+	keys, refs, err := m.tokenKeys(ctx)
 	if err != nil {
 		return 0, err
 	}
+	pooled, err := m.db.AllPoolKeys(ctx)
+	if err != nil {
+		return 0, Internal(err)
+	}
 	cutoff := m.now().Add(-maxAge)
+	inToken := make(map[string]bool, len(keys))
 	var doomed []string
 	for _, k := range keys {
+		inToken[k.KeyID] = true
 		if !k.Orphan || !sweepableKeyID.MatchString(k.KeyID) {
 			continue
 		}
@@ -129,12 +150,37 @@ func (m *Manager) sweepOrphans(ctx context.Context, unknownAge bool) (int, error
 		}
 		doomed = append(doomed, k.KeyID)
 	}
-	if len(doomed) == 0 {
+	var stale []string // pool rows that cannot serve
+	for _, k := range pooled {
+		// A pool row younger than the cutoff may name a key generated
+		// after the token was listed.
+		ref := refs[k.KeyID]
+		if ref.Kind != store.KeyRefKeyPool || !inToken[k.KeyID] && k.CreatedAt.Before(cutoff) {
+			stale = append(stale, k.KeyID)
+		}
+	}
+	if len(doomed) == 0 && len(stale) == 0 {
 		return 0, nil
 	}
 	ctx, finish := m.internalAudit(ctx, "", "internal:SweepOrphanKeys", "token")
 	n := 0
 	var errs []error
+	for _, id := range stale {
+		err := m.db.Group(ctx, func(tx *store.Tx) error {
+			if err := tx.DeletePoolKey(ctx, id); err != nil {
+				return err
+			}
+			store.JournalFrom(ctx).AddChange("keypool:drop", id, "OK")
+			return nil
+		})
+		switch {
+		case err == nil:
+			m.log.Info("removed a stale key pool row", "key_id", id, "in_token", inToken[id])
+		case errors.Is(err, store.ErrNotFound): // claimed or removed meanwhile
+		default:
+			errs = append(errs, fmt.Errorf("remove stale pool key %s: %w", id, err))
+		}
+	}
 	for _, id := range doomed {
 		err := m.keys.Destroy(ctx, id)
 		switch {

@@ -144,7 +144,7 @@ func assertSweepAudited(t *testing.T, m *Manager, keyID string) {
 	t.Helper()
 	var sweepReq string
 	destroyedIn := map[string]string{}
-	err := m.db.WalkAudit(context.Background(), func(r *store.AuditRecord) error {
+	err := m.sqlStore().WalkAudit(context.Background(), func(r *store.AuditRecord) error {
 		switch r.Action {
 		case "internal:SweepOrphanKeys":
 			sweepReq = r.RequestID

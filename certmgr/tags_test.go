@@ -48,7 +48,7 @@ func TestUpdatePcaCertificate(t *testing.T) {
 	if _, err := m.UpdatePcaCertificate(ctx, c, UpdatePcaCertificateRequest{Identifier: sub, AliasName: &alias, ResourceGroupID: &group}); err != nil {
 		t.Fatal(err)
 	}
-	ca, err := m.db.GetCACertificate(ctx, c.AccountID, sub)
+	ca, err := m.sqlStore().GetCACertificate(ctx, c.AccountID, sub)
 	if err != nil || ca.AliasName != alias || ca.ResourceGroupID != group {
 		t.Fatalf("CA row %+v %v", ca, err)
 	}
@@ -62,7 +62,7 @@ func TestUpdatePcaCertificate(t *testing.T) {
 	_, err = m.UpdatePcaCertificate(ctx, c, UpdatePcaCertificateRequest{Identifier: id, AliasName: &other, Tags: many})
 	wantCode(t, err, "InvalidParameter.TagLimitExceeded")
 	tags, _ = m.PCATagList(ctx, c, id)
-	row, _ := m.db.GetIssuedCertificate(ctx, c.AccountID, id)
+	row, _ := m.sqlStore().GetIssuedCertificate(ctx, c.AccountID, id)
 	if len(tags) != 3 || row.AliasName != alias {
 		t.Fatalf("a refused update changed something: %v %q", tags, row.AliasName)
 	}
@@ -375,7 +375,7 @@ func TestKMSTagActions(t *testing.T) {
 	if err := m.DeleteCertificate(ctx, c, id); err != nil {
 		t.Fatal(err)
 	}
-	if mp, err := m.db.TagsOf(ctx, c.AccountID, "kms", id); err != nil || len(mp) != 0 {
+	if mp, err := m.sqlStore().TagsOf(ctx, c.AccountID, "kms", id); err != nil || len(mp) != 0 {
 		t.Fatalf("tags outlive their certificate: %v %v", mp, err)
 	}
 	if r := (KMSTagResourceRequest{CertificateID: id}).Resources(); len(r) != 1 || r[0] != id {
@@ -391,11 +391,11 @@ func TestCustomIdentifier(t *testing.T) {
 	m, c := newManager(t)
 	_, sub := hierarchy(t, m, c, "ECC_256")
 	id := issueGenerated(t, m, c, sub, "a.example.com", Labels{CustomIdentifier: "device-0001", AliasName: "front"})
-	row, err := m.db.GetIssuedCertificate(ctx, c.AccountID, id)
+	row, err := m.sqlStore().GetIssuedCertificate(ctx, c.AccountID, id)
 	if err != nil || row.CustomIdentifier != "device-0001" || row.AliasName != "front" {
 		t.Fatalf("row %+v %v", row, err)
 	}
-	_, before, _ := m.db.CountIssued(ctx)
+	_, before, _ := m.sqlStore().CountIssued(ctx)
 	_, err = m.CreateServerCertificate(ctx, c, GenerateRequest{IssueRequest: IssueRequest{ParentIdentifier: sub, Years: 1,
 		Labels: Labels{CustomIdentifier: "device-0001"}}, Algorithm: "ECC_256", CommonName: "b.example.com"})
 	wantCode(t, err, "InvalidParameter")
@@ -405,7 +405,7 @@ func TestCustomIdentifier(t *testing.T) {
 	_, err = m.CreateClientCertificateWithCsr(ctx, c, IssueRequest{ParentIdentifier: sub, Years: 1, Csr: csrPEM(t, "CN=c,O=Acme"),
 		Labels: Labels{CustomIdentifier: "device-0001"}})
 	wantCode(t, err, "InvalidParameter")
-	if _, after, _ := m.db.CountIssued(ctx); after != before {
+	if _, after, _ := m.sqlStore().CountIssued(ctx); after != before {
 		t.Fatalf("a refused issuance wrote a row: %d → %d", before, after)
 	}
 	for _, bad := range []string{"has space", strings.Repeat("x", 65), "tab\t"} {
@@ -423,7 +423,7 @@ func TestCustomIdentifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if row, err := m.db.GetIssuedCertificate(ctx, c.AccountID, res.Identifier); err != nil || row.AliasName != "ext alias" {
+	if row, err := m.sqlStore().GetIssuedCertificate(ctx, c.AccountID, res.Identifier); err != nil || row.AliasName != "ext alias" {
 		t.Fatalf("extension alias: %+v %v", row, err)
 	}
 

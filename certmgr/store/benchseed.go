@@ -11,7 +11,8 @@ const seedChunk = 50_000
 
 // SeedIssuedForBenchmark copies an issued certificate n times, for
 // benchmarks that need a million rows in minutes: row i is the template
-// with identifier and serial "<template's>-<position>", created i
+// with identifier "<template's>-<position>" and the template's serial
+// with 10^13 + the position appended, created i
 // milliseconds after it, issued by issuers[i % len(issuers)] (the
 // template's issuer when issuers is empty), at the account's next
 // positions, with the counters moved on to match. Each chunk of rows is
@@ -39,13 +40,14 @@ func (s *DB) SeedIssuedForBenchmark(ctx context.Context, templateID string, issu
 			}
 			args = append(args, t.next, templateID)
 			// Every column but the ones made from the position is the
-			// template's; the serial gets the position's digits appended
-			// (still hexadecimal, unique per issuer).
+			// template's; the serial gets 10^13 + the position appended:
+			// 14 decimal digits, so still hexadecimal of whole bytes (a
+			// CRL entry decodes it) and unique per issuer.
 			_, err = tx.x.ExecContext(ctx, `WITH RECURSIVE g(i) AS (SELECT CAST(? AS BIGINT) UNION ALL SELECT i + 1 FROM g WHERE i + 1 < ?)
 				INSERT INTO issued_certificates (identifier, account_id, issuer_identifier, serial, certificate_type, status, certificate, subject_dn,
 					algorithm, key_size, not_before, not_after, revoked_at, created_at, key_algorithm, key_blob, tags, resource_group_id,
 					alias_name, custom_identifier, revoke_reason, deleted, pos)
-				SELECT CAST(? AS TEXT) || '-' || CAST(p.n + g.i AS TEXT), t.account_id, `+issuer+`, t.serial || CAST(p.n + g.i AS TEXT),
+				SELECT CAST(? AS TEXT) || '-' || CAST(p.n + g.i AS TEXT), t.account_id, `+issuer+`, t.serial || CAST(10000000000000 + p.n + g.i AS TEXT),
 					t.certificate_type, 'ISSUE', t.certificate, t.subject_dn, t.algorithm, t.key_size, t.not_before, t.not_after, NULL,
 					t.created_at + p.n + g.i, t.key_algorithm, t.key_blob, '[]', t.resource_group_id, t.alias_name, '', 0, 0, p.n + g.i
 				FROM g, (SELECT CAST(? AS BIGINT) AS n) p, issued_certificates t WHERE t.identifier = ?`, args...)

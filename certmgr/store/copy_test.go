@@ -92,12 +92,15 @@ func populatedSQLite(t *testing.T) string {
 		if err := tx.UpsertTags(ctx, "a1", TagResourceKMS, "kms-active", []Tag{{Key: "team", Value: "pki"}}); err != nil {
 			return err
 		}
+		if _, err := tx.InsertPoolKey(ctx, &PoolKey{KeyID: "kms-pooled", Algorithm: "RSA_2048", ProtectionLevel: "HSM", CreatedAt: now}, 8); err != nil {
+			return err
+		}
 		return tx.insertClientToken(ctx, &ClientToken{AccountID: "a1", Token: "ct-1", Action: "CreateRootCACertificate", Fingerprint: "f", Resource: "root", CreatedAt: now}, now.Add(-time.Hour))
 	}))
 	if _, err := db.RevokeIssued(ctx, "a1", "leaf-0", 1, now); err != nil {
 		t.Fatal(err)
 	}
-	in, err := db.ReadCRLBuild(ctx, "subsub")
+	in, err := db.ReadCRLBuild(ctx, "subsub", nil)
 	must(err)
 	must(db.SaveCRL(ctx, "subsub", &CRL{Number: in.LastNumber + 1, DER: randomBytes(t, 400), ThisUpdate: now, NextUpdate: later}, in))
 	if _, err := db.UseNonce(ctx, "AK1", "nonce-1", later, now); err != nil {

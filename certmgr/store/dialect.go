@@ -109,3 +109,12 @@ func postgresDDL(sqliteDDL string) string {
 	s = pgBlob.ReplaceAllString(s, "BYTEA")
 	return pgWithoutRow.ReplaceAllString(s, ")")
 }
+
+// dialectOf is the dialect a statement runner speaks: writers that differ
+// by backend (a lock, SKIP LOCKED) ask it.
+func dialectOf(e execer) dialect {
+	if r, ok := e.(rebinder); ok {
+		return r.d
+	}
+	return sqliteDialect
+}

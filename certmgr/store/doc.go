@@ -1,5 +1,5 @@
-// Package store persists certmgr's rows: accounts, access keys, nonces and
-// KMS certificates. SQLite (mattn/go-sqlite3, WAL, synchronous=FULL, foreign
+// Package store persists certmgr's rows: accounts, access keys, nonces,
+// KMS certificates and the token key pool. SQLite (mattn/go-sqlite3, WAL, synchronous=FULL, foreign
 // keys on) is the embedded default; the schema is applied by versioned
 // migrations recorded in schema_migrations.
 //

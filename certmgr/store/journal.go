@@ -22,6 +22,7 @@ type Journal struct {
 	callDone bool          // the call record has committed
 	base     AuditRecord   // RequestID and SourceIP, known from the start
 	uses     []AuditRecord // key uses not yet committed
+	changes  []AuditRecord // records of changes the next transaction makes (AddChange)
 	written  []*AuditRecord
 	signed   []*AuditCheckpoint // checkpoints its transactions signed and committed
 	closed   bool               // Flush has run: the operation is over
@@ -116,6 +117,25 @@ func (j *Journal) AddUse(op, keyID, code string) bool {
 	return true
 }
 
+// AddChange notes a change that the transaction about to take the
+// journal's records makes itself (a pool key claimed): unlike a key use,
+// which happened whatever becomes of the transaction, the record goes
+// only with that transaction. If it rolls back, the record is dropped, and
+// Flush never writes it. Call it as the last step of the transaction's
+// function, once nothing in it can fail. A nil journal records nothing.
+func (j *Journal) AddChange(op, resource, code string) bool {
+	if j == nil {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return false
+	}
+	j.changes = append(j.changes, AuditRecord{At: j.now(), Action: op, Resource: resource, Code: code})
+	return true
+}
+
 // Written returns the records this journal has committed so far.
 func (j *Journal) Written() []*AuditRecord {
 	j.mu.Lock()
@@ -141,18 +161,22 @@ func (j *Journal) CallRecorded() bool {
 
 // batch is what one transaction appends from a journal.
 type batch struct {
-	call  *AuditRecord // nil when the call record is not part of it
-	uses  []*AuditRecord
-	cps   []*AuditCheckpoint // signed while appending it
-	claim *ClientToken       // the ClientToken claim, with the call record
-	ttl   time.Duration
+	call *AuditRecord // nil when the call record is not part of it
+	uses []*AuditRecord
+	// changes are AddChange records: they commit with this batch or never.
+	changes []*AuditRecord
+	cps     []*AuditCheckpoint // signed while appending it
+	claim   *ClientToken       // the ClientToken claim, with the call record
+	ttl     time.Duration
 }
 
 func (b batch) records() []*AuditRecord {
-	if b.call == nil {
-		return b.uses
+	var out []*AuditRecord
+	if b.call != nil {
+		out = append(out, b.call)
 	}
-	return append([]*AuditRecord{b.call}, b.uses...)
+	out = append(out, b.uses...)
+	return append(out, b.changes...)
 }
 
 // take removes the records to append in a transaction that made a change:
@@ -183,6 +207,8 @@ func (j *Journal) take() batch {
 		}
 	}
 	b.uses = j.takeUsesLocked()
+	b.changes = j.recordsLocked(j.changes)
+	j.changes = nil
 	return b
 }
 
@@ -194,6 +220,7 @@ func (j *Journal) flush(code string) batch {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.closed = true
+	j.changes = nil // no transaction made them
 	var b batch
 	if j.call != nil && (!j.callDone || code != "OK") {
 		r := *j.call
@@ -206,8 +233,16 @@ func (j *Journal) flush(code string) batch {
 }
 
 func (j *Journal) takeUsesLocked() []*AuditRecord {
-	out := make([]*AuditRecord, 0, len(j.uses))
-	for _, u := range j.uses {
+	out := j.recordsLocked(j.uses)
+	j.uses = nil
+	return out
+}
+
+// recordsLocked turns pending records into full ones, with the call's
+// identity when it is known.
+func (j *Journal) recordsLocked(pending []AuditRecord) []*AuditRecord {
+	out := make([]*AuditRecord, 0, len(pending))
+	for _, u := range pending {
 		r := j.base
 		if j.call != nil {
 			r = *j.call
@@ -215,13 +250,12 @@ func (j *Journal) takeUsesLocked() []*AuditRecord {
 		r.At, r.Action, r.Resource, r.Code = u.At, u.Action, u.Resource, u.Code
 		out = append(out, &r)
 	}
-	j.uses = nil
 	return out
 }
 
 // settle records the outcome of a transaction that appended b.
 func (j *Journal) settle(b batch, committed bool) {
-	if j == nil || (b.call == nil && len(b.uses) == 0) {
+	if j == nil || (b.call == nil && len(b.uses) == 0 && len(b.changes) == 0) {
 		return
 	}
 	j.mu.Lock()
@@ -231,7 +265,8 @@ func (j *Journal) settle(b batch, committed bool) {
 		j.signed = append(j.signed, b.cps...)
 		return
 	}
-	// Rolled back: the records are pending again, in their order.
+	// Rolled back: the records are pending again, in their order, but for
+	// the changes, which rolled back with the transaction.
 	if b.call != nil {
 		j.callDone = false
 	}

@@ -387,3 +387,60 @@ func testAuditChainsPerNode(t *testing.T) {
 		t.Fatalf("%d checkpoints naming %d other heads; want two per chain, naming the other chain", len(cps), named)
 	}
 }
+
+// TestChangeRecordsRollBackWithTheirTransaction: a key use noted before a
+// failed transaction is still written by the next one (the use happened),
+// but an AddChange record goes only with the transaction that made the
+// change: a rolled-back one drops it, and Flush never writes one that no
+// transaction took.
+func TestChangeRecordsRollBackWithTheirTransaction(t *testing.T) {
+	eachBackend(t, testChangeRecordsRollBackWithTheirTransaction)
+}
+
+func testChangeRecordsRollBackWithTheirTransaction(t *testing.T) {
+	db := openTest(t)
+	ctx, j := journalCtx(time.Now())
+	j.AddUse("token:sign/CKM_ECDSA", "kms-1", "OK")
+	// The change record is the transaction's last step, and the
+	// transaction still fails when it appends the records (as a rejected
+	// ClientToken would fail it).
+	lift := refuseAudit(t, db)
+	err := db.Group(ctx, func(tx *Tx) error {
+		if err := tx.InsertAccount(ctx, &Account{ID: "x", Name: "x", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		j.AddChange("keypool:claim", "kms-1", "OK")
+		return nil
+	})
+	if err == nil {
+		t.Fatal("the refused audit append did not fail the transaction")
+	}
+	lift()
+	if err := db.Group(ctx, func(tx *Tx) error { return tx.InsertAccount(ctx, &Account{ID: "a", Name: "a", CreatedAt: time.Now()}) }); err != nil {
+		t.Fatal(err)
+	}
+	j.AddChange("keypool:claim", "kms-2", "OK") // no transaction takes it
+	if err := db.Flush(ctx, j, "OK"); err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, r := range auditRows(t, db) {
+		actions = append(actions, r.Action+" "+r.Resource)
+	}
+	want := fmt.Sprint([]string{"2016-01-20/CreateCertificate acs:kms:*:acct:certificate/*", "token:sign/CKM_ECDSA kms-1"})
+	if fmt.Sprint(actions) != want {
+		t.Fatalf("records %v, want %v", actions, want)
+	}
+	// And a change record taken by a transaction that commits is written.
+	j2ctx, j2 := journalCtx(time.Now())
+	if err := db.Group(j2ctx, func(tx *Tx) error {
+		j2.AddChange("keypool:claim", "kms-3", "OK")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows := auditRows(t, db)
+	if last := rows[len(rows)-1]; last.Action != "keypool:claim" || last.Resource != "kms-3" || last.AccountID != "acct" {
+		t.Fatalf("committed change record: %+v", last)
+	}
+}

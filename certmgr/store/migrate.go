@@ -238,7 +238,45 @@ var migrations = []string{
 		SELECT '', seq, head_hash, signature, at FROM audit_checkpoints;
 	DROP TABLE audit_checkpoints;
 	ALTER TABLE audit_checkpoints_chained RENAME TO audit_checkpoints;`,
-	// 14: positions and bucket counts for the page-number listings (see
+	// 14: each CA's CRL entries kept encoded (crl_entries: chunks of
+	// entry DER that revocations append to), so that a build reads a few
+	// blobs instead of a row per revoked certificate; entries_kept = 0
+	// until a CA's next build writes its list from the tables. The CRL
+	// moves to crl_documents, stored as what its build wrote around the
+	// kept entries it lists (a CRL from before is all head); the crls row,
+	// which every revocation updates and SQLite rewrites whole, no longer
+	// holds it.
+	`ALTER TABLE crls ADD COLUMN entries_kept INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE crl_entries (
+		ca_identifier TEXT NOT NULL REFERENCES crls(ca_identifier),
+		seq           INTEGER NOT NULL,
+		der           BLOB NOT NULL,
+		PRIMARY KEY (ca_identifier, seq)
+	);
+	CREATE TABLE crl_documents (
+		ca_identifier TEXT PRIMARY KEY REFERENCES crls(ca_identifier),
+		head          BLOB NOT NULL,
+		entries_seq   INTEGER NOT NULL DEFAULT 0,
+		entries_tail  INTEGER NOT NULL DEFAULT 0,
+		entries_bytes INTEGER NOT NULL DEFAULT 0,
+		tail          BLOB,
+		sha256        BLOB
+	);
+	INSERT INTO crl_documents (ca_identifier, head) SELECT ca_identifier, der FROM crls WHERE der IS NOT NULL;
+	ALTER TABLE crls DROP COLUMN der;`,
+	// 15: the token key pool: KMS key pairs generated ahead of time, one
+	// row per unclaimed key, so the orphan sweep knows them. A claim
+	// deletes the row in the transaction that inserts the key's
+	// kms_certificates row.
+	`CREATE TABLE key_pool (
+		key_id           TEXT PRIMARY KEY,
+		algorithm        TEXT NOT NULL,
+		exportable       INTEGER NOT NULL,
+		protection_level TEXT NOT NULL,
+		created_at       INTEGER NOT NULL
+	);
+	CREATE INDEX key_pool_kind ON key_pool(algorithm, exportable, created_at, key_id);`,
+	// 16: positions and bucket counts for the page-number listings (see
 	// positions.go): each issued and KMS certificate gets its account's
 	// next position, existing rows in their listing order (created_at,
 	// identifier), and the counts are filled from the rows. The listings

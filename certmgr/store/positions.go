@@ -34,7 +34,7 @@ import (
 // index from the r-th member at or after b's first position. However deep
 // the page, the read skips fewer than bucketSize index entries.
 
-// bucketSize is how many positions share a bucket. Migration 14 fills
+// bucketSize is how many positions share a bucket. The positions migration fills
 // the buckets of existing rows with the same number.
 const bucketSize = 1024
 

@@ -64,7 +64,8 @@ func openApp(ctx context.Context, g *globalFlags) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	mgr := certmgr.New(keys, db, certmgr.Config{Region: c.Region, PublicURL: c.PublicURL, MaxTokenKeysPerAccount: c.Keystore.MaxTokenKeysPerAccount})
+	mgr := certmgr.New(keys, db, certmgr.Config{Region: c.Region, PublicURL: c.PublicURL, MaxTokenKeysPerAccount: c.Keystore.MaxTokenKeysPerAccount,
+		KeyPool: c.keyPool()})
 	return &app{cfg: c, keys: keys, db: db, mgr: mgr, mode: mode, flags: g, unlockFirstStart: unlock}, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/certcustody/certcustody/certmgr"
 )
 
 // config is the YAML configuration; every key can also come from the
@@ -27,6 +29,9 @@ type config struct {
 		// MaxTokenKeysPerAccount caps each account's token-resident keys
 		// (KMS and CA keys); absent: 1000, 0: no limit.
 		MaxTokenKeysPerAccount *int `yaml:"max_token_keys_per_account"`
+		// Pool sizes the token key pools CreateCertificate claims keys
+		// from, by KMS KeySpec (RSA_2048, EC_P256); absent or 0: off.
+		Pool map[string]poolSizes `yaml:"pool"`
 	} `yaml:"keystore"`
 	Database struct {
 		URL string `yaml:"url"`
@@ -46,6 +51,30 @@ type config struct {
 	// Set by loading, not by YAML.
 	source  string   // the file read, or "" for none
 	fromEnv []string // environment variables that set a value
+}
+
+// poolSizes are the two pools of one KeySpec: CKA_EXTRACTABLE is fixed
+// when a key is generated, so exportable and non-exportable keys are
+// pooled apart.
+type poolSizes struct {
+	Exportable    int `yaml:"exportable"`
+	NonExportable int `yaml:"non_exportable"`
+}
+
+// keyPool is keystore.pool as certmgr takes it (KeySpecs upper-cased,
+// validated by validateConfig).
+func (c *config) keyPool() map[certmgr.PoolSpec]int {
+	out := map[certmgr.PoolSpec]int{}
+	for spec, n := range c.Keystore.Pool {
+		spec = strings.ToUpper(spec)
+		if n.Exportable > 0 {
+			out[certmgr.PoolSpec{KeySpec: spec, Exportable: true}] = n.Exportable
+		}
+		if n.NonExportable > 0 {
+			out[certmgr.PoolSpec{KeySpec: spec, Exportable: false}] = n.NonExportable
+		}
+	}
+	return out
 }
 
 // tlsConfig is the tls: section. TLS is on when key_file or key: token is

@@ -64,6 +64,13 @@ func configSummary(c *config) map[string]any {
 		}
 		out["TLS"] = map[string]any{"Key": key, "CertFile": c.TLS.CertFile, "ClientAuth": c.TLS.ClientAuth}
 	}
+	if pools := c.keyPool(); len(pools) > 0 {
+		sizes := map[string]int{}
+		for spec, n := range pools {
+			sizes[spec.String()] = n
+		}
+		out["KeyPool"] = sizes
+	}
 	if len(c.fromEnv) > 0 {
 		out["FromEnvironment"] = c.fromEnv
 	}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certcustody/certcustody/certmgr"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -47,6 +50,13 @@ func TestConfigProblems(t *testing.T) {
 		{"database", "database:\n  url: mysql://db/x\n", "database.url: want a postgres:// or postgresql:// URL"},
 		{"PIN for the embedded token", "pkcs11:\n  pin: '1234'\n", "pkcs11.pin: set without pkcs11.module"},
 		{"bad YAML", "pkcs11: [\n", "not valid YAML"},
+		{"pool of SM2", "keystore:\n  pool:\n    EC_SM2:\n      exportable: 1\n", "keystore.pool.EC_SM2: EC_SM2 is not pooled"},
+		{"pool of another KeySpec", "keystore:\n  pool:\n    RSA_4096:\n      exportable: 1\n", "keystore.pool.RSA_4096: not a pooled KeySpec; want one of RSA_2048, EC_P256"},
+		{"pool size", "keystore:\n  pool:\n    RSA_2048:\n      non_exportable: -1\n", "keystore.pool.RSA_2048.non_exportable: want 0 (off) to 10000 keys"},
+		{"pool too big", "keystore:\n  pool:\n    EC_P256: {exportable: 10001}\n", "keystore.pool.EC_P256.exportable: want 0 (off) to 10000 keys"},
+		{"pool typo", "keystore:\n  pool:\n    RSA_2048:\n      exportible: 1\n", "keystore.pool.RSA_2048.exportible: unknown key; did you mean keystore.pool.RSA_2048.exportable? (line 4)"},
+		{"pool as a number", "keystore:\n  pool:\n    RSA_2048: 8\n", `keystore.pool.RSA_2048: want a mapping of keys, got "8" (line 3)`},
+		{"pool named twice", "keystore:\n  pool:\n    RSA_2048: {exportable: 1}\n    rsa_2048: {exportable: 2}\n", "keystore.pool.rsa_2048: named twice"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,7 +79,8 @@ func TestConfigProblems(t *testing.T) {
 		})
 	}
 	for _, ok := range []string{"listen: '[::1]:8080'\n", "listen: localhost:8080\n", "listen: 0.0.0.0:8080\ntls:\n  allow_plaintext: true\n",
-		"listen: 0.0.0.0:8443\ntls:\n  key: token\n", "tls:\n  cert_file: c.pem\n  key_file: k.pem\n", ""} {
+		"listen: 0.0.0.0:8443\ntls:\n  key: token\n", "tls:\n  cert_file: c.pem\n  key_file: k.pem\n", "",
+		"keystore:\n  pool:\n    RSA_2048: {exportable: 8, non_exportable: 8}\n    ec_p256: {exportable: 0}\n"} {
 		if _, problems, err := readConfig(&globalFlags{dataDir: t.TempDir(), configFile: writeConfig(t, ok)}); err != nil || len(problems) > 0 {
 			t.Errorf("%q refused: %v %v", ok, err, problems)
 		}
@@ -158,5 +169,31 @@ func TestConfigCheckCommand(t *testing.T) {
 	status := runCLI(t, bin, "--data-dir", filepath.Join(t.TempDir(), "d"), "--config", optIn, "token", "status")
 	if !strings.Contains(status, `"Transport": "http-plaintext"`) || !strings.Contains(status, `"TransportWarning": "plain HTTP on a non-loopback listener`) {
 		t.Fatalf("token status with allow_plaintext:\n%s", status)
+	}
+}
+
+// TestKeyPoolConfig: keystore.pool reads into one pool per KeySpec and
+// exportability (KeySpecs case-insensitive, size 0 or absent: off), and
+// `config check` reports the pools serve would fill.
+func TestKeyPoolConfig(t *testing.T) {
+	c, problems, err := readConfig(&globalFlags{dataDir: t.TempDir(), configFile: writeConfig(t,
+		"keystore:\n  pool:\n    RSA_2048: {exportable: 8, non_exportable: 4}\n    ec_p256: {non_exportable: 0}\n")})
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("%v %v", err, problems)
+	}
+	want := map[certmgr.PoolSpec]int{{KeySpec: "RSA_2048", Exportable: true}: 8, {KeySpec: "RSA_2048"}: 4}
+	if got := c.keyPool(); !maps.Equal(got, want) {
+		t.Fatalf("pools %v, want %v", got, want)
+	}
+	if err := certmgr.CheckKeyPool(c.keyPool()); err != nil {
+		t.Fatalf("certmgr refuses what the config check passed: %v", err)
+	}
+	sum := configSummary(c)["KeyPool"].(map[string]int)
+	if !maps.Equal(sum, map[string]int{"RSA_2048/exportable": 8, "RSA_2048/non_exportable": 4}) {
+		t.Fatalf("config check summary: %v", sum)
+	}
+	none, _, _ := readConfig(&globalFlags{dataDir: t.TempDir(), configFile: writeConfig(t, "")})
+	if len(none.keyPool()) != 0 || configSummary(none)["KeyPool"] != nil {
+		t.Fatal("pools without a configuration")
 	}
 }

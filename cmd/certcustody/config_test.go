@@ -15,7 +15,8 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Throttle.QPS != 10 || c.Throttle.ByAction["DescribeCertificatePrivateKey"] != 2 || c.Region != "cn-hangzhou" ||
-		c.Keystore.MaxTokenKeysPerAccount == nil || *c.Keystore.MaxTokenKeysPerAccount != 1000 {
+		c.Keystore.MaxTokenKeysPerAccount == nil || *c.Keystore.MaxTokenKeysPerAccount != 1000 ||
+		len(c.Keystore.Pool) != 2 || len(c.keyPool()) != 0 {
 		t.Fatalf("example config read as %+v", c)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/certcustody/certcustody/certmgr"
 	"github.com/certcustody/certcustody/csrgen"
 	"github.com/certcustody/certcustody/keystore"
 	"github.com/certcustody/certcustody/server"
@@ -56,6 +57,28 @@ func validateConfig(c *config) problemList {
 		if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 			add("database.url", "want a postgres:// or postgresql:// URL (empty: SQLite in the data directory)")
 		}
+	}
+	for _, spec := range sortedKeys(c.Keystore.Pool) {
+		path := "keystore.pool." + spec
+		switch up := strings.ToUpper(spec); {
+		case up == "EC_SM2":
+			add(path, "EC_SM2 is not pooled: its keys are made in process and sealed under the KEK in milliseconds")
+			continue
+		case !slices.Contains(certmgr.PoolKeySpecs, up):
+			add(path, "not a pooled KeySpec; want one of "+strings.Join(certmgr.PoolKeySpecs, ", "))
+			continue
+		}
+		for _, n := range []struct {
+			key  string
+			size int
+		}{{"exportable", c.Keystore.Pool[spec].Exportable}, {"non_exportable", c.Keystore.Pool[spec].NonExportable}} {
+			if n.size < 0 || n.size > certmgr.MaxPoolSize {
+				add(path+"."+n.key, "want 0 (off) to "+strconv.Itoa(certmgr.MaxPoolSize)+" keys")
+			}
+		}
+	}
+	if dup := duplicateFold(c.Keystore.Pool); dup != "" {
+		add("keystore.pool."+dup, "named twice (KeySpecs are matched case-insensitively)")
 	}
 	if c.Throttle.QPS < 0 {
 		add("throttle.qps", "must not be negative")
@@ -137,6 +160,29 @@ func isLoopbackHost(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap().IsLoopback()
+}
+
+// sortedKeys returns a map's keys in order, so problems come out in the
+// same order every time.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// duplicateFold returns a key that another key of m equals but for case.
+func duplicateFold[V any](m map[string]V) string {
+	seen := map[string]bool{}
+	for _, k := range sortedKeys(m) {
+		if seen[strings.ToUpper(k)] {
+			return k
+		}
+		seen[strings.ToUpper(k)] = true
+	}
+	return ""
 }
 
 func algorithmList(algs []keystore.Algorithm) string {

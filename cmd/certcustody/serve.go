@@ -138,6 +138,18 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 		}
 		errc <- hs.Serve(ln)
 	}()
+	// The key pool's one refill worker; it stops (finishing the key it is
+	// generating) before the database closes.
+	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
+	poolDone := make(chan struct{})
+	go func() {
+		defer close(poolDone)
+		a.mgr.RunKeyPool(poolCtx)
+	}()
+	defer func() {
+		stopPool()
+		<-poolDone
+	}()
 	tick := time.NewTicker(auditSignEvery)
 	defer tick.Stop()
 	sweepTick := time.NewTicker(certmgr.SweepEvery)
@@ -165,6 +177,12 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	stopPool()
+	<-poolDone
+	if len(a.mgr.KeyPoolSizes()) > 0 {
+		st := a.mgr.KeyPoolStats()
+		log.Info("key pool", "claimed", st.Claimed, "generated_on_demand", st.OnDemand, "refilled", st.Added)
 	}
 	signAuditHead(sctx, a, log)
 	if err := a.db.LeaveCluster(sctx, nodeID); err != nil {

@@ -163,7 +163,9 @@ func TestStoreCopyMovesAnEmbeddedInstallToPostgres(t *testing.T) {
 		{"wrapped leaf key", `SELECT key_blob FROM issued_certificates WHERE identifier = ?`, []any{leaf}},
 		{"CA certificate DER", `SELECT certificate FROM ca_certificates WHERE identifier = ?`, []any{sub}},
 		{"KMS CSR", `SELECT csr FROM kms_certificates WHERE id = ?`, []any{kmsID}},
-		{"CRL DER", `SELECT der FROM crls WHERE ca_identifier = ?`, []any{sub}},
+		{"CRL head", `SELECT head FROM crl_documents WHERE ca_identifier = ?`, []any{sub}},
+		{"CRL tail", `SELECT tail FROM crl_documents WHERE ca_identifier = ?`, []any{sub}},
+		{"CRL entries", `SELECT der FROM crl_entries WHERE ca_identifier = ? AND seq = 1`, []any{sub}},
 		{"audit hashes", `SELECT hash FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)`, nil},
 		{"checkpoint signature", `SELECT signature FROM audit_checkpoints WHERE seq = (SELECT MAX(seq) FROM audit_checkpoints)`, nil},
 	} {

@@ -42,7 +42,7 @@ func newTokenKeysCmd(g *globalFlags) *cobra.Command {
 			return fmt.Errorf("no key %q in the token", id)
 		},
 	}
-	cmd.Flags().StringVar(&id, "id", "", "only this key ID (e.g. kms-<CertificateId>, ca-<Identifier>)")
+	cmd.Flags().StringVar(&id, "id", "", "only this key ID (e.g. kms-<uuid> as DescribeCertificate's KeyCustody.KeyId names it, ca-<Identifier>)")
 	return cmd
 }
 

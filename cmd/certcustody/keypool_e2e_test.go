@@ -1,0 +1,119 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a log a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServeKeyPool runs the real binary with keystore.pool: serve fills
+// the pool at start, CreateCertificate takes a pooled key (its KeyId is
+// not kms-<CertificateId>), SIGTERM stops the worker cleanly and logs the
+// pool's counts, and `token keys` lists every unclaimed pool key with its
+// pool as owner, none an orphan.
+func TestServeKeyPool(t *testing.T) {
+	bin := buildBinary(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "config.yaml"), []byte("keystore:\n  pool:\n    EC_P256: {non_exportable: 2}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "--data-dir", dataDir, "serve", "--listen", addr)
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waited := false
+	t.Cleanup(func() {
+		if !waited {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	waitReady(t, "http://"+addr)
+	for !strings.Contains(logs.String(), `"msg":"key pools full"`) {
+		select {
+		case err := <-exited:
+			waited = true
+			t.Fatalf("serve exited (%v):\n%s", err, logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	creds := readBootstrap(t, dataDir)
+	c := newAPIClient("http://"+addr, creds["AccessKeyId"], creds["AccessKeySecret"])
+	out, err := c.doJSON("CreateCertificate", "2016-01-20", map[string]string{
+		"KeySpec": "EC_P256", "Subject": "CN=pooled,OU=ops,O=Example,C=CN", "ExportablePrivateKey": "false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certID := out["CertificateId"].(string)
+	d, err := c.doJSON("DescribeCertificate", "2016-01-20", map[string]string{"CertificateId": certID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, _ := d["KeyCustody"].(map[string]any)
+	keyID, _ := kc["KeyId"].(string)
+	if !strings.HasPrefix(keyID, "kms-") || keyID == "kms-"+certID || kc["Extractable"] != false || kc["NeverExtractable"] != true {
+		t.Fatalf("KeyCustody of a pooled key: %v", kc)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waited = true
+	if err := <-exited; err != nil {
+		t.Fatalf("serve did not exit cleanly: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), `"msg":"key pool","claimed":1,"generated_on_demand":0`) {
+		t.Errorf("no pool counts at shutdown:\n%s", grepLines(logs.String(), "pool"))
+	}
+	keys := tokenKeys(t, bin, dataDir)
+	if o, _ := keys[keyID]["Owner"].(map[string]any); o["Kind"] != "KMSCertificate" || o["Id"] != certID {
+		t.Errorf("claimed key owner %v", keys[keyID]["Owner"])
+	}
+	pooled := 0
+	for id, k := range keys {
+		if k["Orphan"] == true {
+			t.Errorf("%s is an orphan", id)
+		}
+		if o, _ := k["Owner"].(map[string]any); o["Kind"] == "KeyPool" {
+			pooled++
+			if o["Id"] != "EC_P256/non_exportable" || k["Extractable"] != false {
+				t.Errorf("pool key %s: %v", id, k)
+			}
+		}
+	}
+	// The claim woke the worker; the stop may have come before or after
+	// its new key.
+	if pooled < 1 || pooled > 2 {
+		t.Errorf("%d pool keys in the token, want 1 or 2", pooled)
+	}
+}
