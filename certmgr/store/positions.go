@@ -293,6 +293,9 @@ type pageStart struct {
 // begins. Run it in the snapshot the page is read in, so the counts and
 // the rows agree.
 func (q queries) seekPage(ctx context.Context, accountID, list string, l listing, offset int64) (pageStart, error) {
+	if offset < 0 {
+		return pageStart{}, fmt.Errorf("store: list from offset %d", offset)
+	}
 	t, err := q.listTotals(ctx, accountID, list)
 	if err != nil {
 		return pageStart{}, err

@@ -446,6 +446,9 @@ func testPageListsMatchReference(t *testing.T) {
 		r := f.refs[a]
 		t.Logf("%s: %d issued (%d live, %d revoked live), %d KMS live of %d", a, len(r.issued), len(r.members(false)), len(r.members(true)), len(r.kms), r.kmsAll)
 	}
+	if _, _, err := db.ListIssuedCertificates(context.Background(), "acc-a", false, -1, 10); err == nil {
+		t.Fatal("a negative offset listed")
+	}
 	if n := len(f.refs["acc-a"].issued); n < 2*bucketSize+1 {
 		t.Fatalf("the first account has %d certificates: its listings do not cross two bucket boundaries", n)
 	}
