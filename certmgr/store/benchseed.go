@@ -11,8 +11,8 @@ const seedChunk = 50_000
 
 // SeedIssuedForBenchmark copies an issued certificate n times, for
 // benchmarks that need a million rows in minutes: row i is the template
-// with identifier "<template's>-<position>" and serial "<template's>
-// followed by 10^13 + position", created i
+// with identifier "<template's>-<position>" and the template's serial
+// with 10^13 + the position appended, created i
 // milliseconds after it, issued by issuers[i % len(issuers)] (the
 // template's issuer when issuers is empty), at the account's next
 // positions, with the counters moved on to match. Each chunk of rows is
@@ -40,9 +40,9 @@ func (s *DB) SeedIssuedForBenchmark(ctx context.Context, templateID string, issu
 			}
 			args = append(args, t.next, templateID)
 			// Every column but the ones made from the position is the
-			// template's; the serial gets 14 digits made from the position
-			// appended (still hexadecimal of whole octets, as a CRL entry
-			// needs, and unique per issuer).
+			// template's; the serial gets 10^13 + the position appended:
+			// 14 decimal digits, so still hexadecimal of whole bytes (a
+			// CRL entry decodes it) and unique per issuer.
 			_, err = tx.x.ExecContext(ctx, `WITH RECURSIVE g(i) AS (SELECT CAST(? AS BIGINT) UNION ALL SELECT i + 1 FROM g WHERE i + 1 < ?)
 				INSERT INTO issued_certificates (identifier, account_id, issuer_identifier, serial, certificate_type, status, certificate, subject_dn,
 					algorithm, key_size, not_before, not_after, revoked_at, created_at, key_algorithm, key_blob, tags, resource_group_id,

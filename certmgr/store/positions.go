@@ -34,7 +34,7 @@ import (
 // index from the r-th member at or after b's first position. However deep
 // the page, the read skips fewer than bucketSize index entries.
 
-// bucketSize is how many positions share a bucket. Migration 16 fills
+// bucketSize is how many positions share a bucket. The positions migration fills
 // the buckets of existing rows with the same number.
 const bucketSize = 1024
 
@@ -293,6 +293,9 @@ type pageStart struct {
 // begins. Run it in the snapshot the page is read in, so the counts and
 // the rows agree.
 func (q queries) seekPage(ctx context.Context, accountID, list string, l listing, offset int64) (pageStart, error) {
+	if offset < 0 {
+		return pageStart{}, fmt.Errorf("store: list from offset %d", offset)
+	}
 	t, err := q.listTotals(ctx, accountID, list)
 	if err != nil {
 		return pageStart{}, err

@@ -446,6 +446,9 @@ func testPageListsMatchReference(t *testing.T) {
 		r := f.refs[a]
 		t.Logf("%s: %d issued (%d live, %d revoked live), %d KMS live of %d", a, len(r.issued), len(r.members(false)), len(r.members(true)), len(r.kms), r.kmsAll)
 	}
+	if _, _, err := db.ListIssuedCertificates(context.Background(), "acc-a", false, -1, 10); err == nil {
+		t.Fatal("a negative offset listed")
+	}
 	if n := len(f.refs["acc-a"].issued); n < 2*bucketSize+1 {
 		t.Fatalf("the first account has %d certificates: its listings do not cross two bucket boundaries", n)
 	}
@@ -798,7 +801,7 @@ func testPositionMigrationBackfills(t *testing.T) {
 			if _, err := tx.x.ExecContext(ctx, `INSERT INTO issued_certificates (identifier, account_id, issuer_identifier, serial, certificate_type, status,
 				certificate, subject_dn, algorithm, key_size, not_before, not_after, created_at, deleted)
 				VALUES (?, ?, ?, ?, 'CLIENT', ?, ?, 'CN=c', 'ECC', 256, 0, 1, ?, ?)`,
-				r.id, r.account, "ca-"+r.account, fmt.Sprintf("%04X", i), status, []byte{2}, r.created, boolInt(r.deleted)); err != nil {
+				r.id, r.account, "ca-"+r.account, fmt.Sprintf("%08X", i), status, []byte{2}, r.created, boolInt(r.deleted)); err != nil {
 				return err
 			}
 		}
@@ -989,7 +992,7 @@ func testSeedForBenchmarkKeepsCounts(t *testing.T) {
 	f.checkCounts()
 	f.checkPages()
 	got, err := db.GetIssuedCertificate(ctx, "acc-a", tmpl.Identifier+"-"+fmt.Sprint(len(ref.issued)-1))
-	if err != nil || got.Serial != tmpl.Serial+fmt.Sprint(10000000000000+len(ref.issued)-1) || got.SubjectDN != tmpl.SubjectDN {
+	if err != nil || got.Serial != tmpl.Serial+fmt.Sprint(10_000_000_000_000+len(ref.issued)-1) || got.SubjectDN != tmpl.SubjectDN {
 		t.Fatalf("last seeded row %+v (%v)", got, err)
 	}
 }

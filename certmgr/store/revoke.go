@@ -95,7 +95,7 @@ func (s *DB) MarkCRLDirty(ctx context.Context, ca string) error {
 }
 
 // BulkRevokeForBenchmark revokes every live certificate of a CA in one
-// statement, recounts its account's listing counts and writes the CA's
+// statement, recounts its account's listing counts, and writes the CA's
 // kept CRL entries afresh from the tables, as a CA's first build does.
 // Benchmarks use it to reach a million revoked entries quickly; the API
 // revokes one certificate at a time through RevokeIssued.
