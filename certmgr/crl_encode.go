@@ -89,12 +89,12 @@ func (w *crlWriter) write(signer crypto.Signer, entries []byte, c *store.CRL) (d
 	tbsBody := len(headDER) + len(ext)
 	revokedHeader := 0
 	if len(entries) > 0 { // an empty revokedCertificates is left out (RFC 5280 5.1.2.6)
-		revokedHeader = derHeaderLen(len(entries))
+		revokedHeader = store.DERHeaderLen(len(entries))
 		tbsBody += revokedHeader + len(entries)
 	}
 	// The head goes right before the entries; the outer SEQUENCE's header
 	// waits in the room before it for the signature's length.
-	start := w.front - revokedHeader - len(headDER) - derHeaderLen(tbsBody)
+	start := w.front - revokedHeader - len(headDER) - store.DERHeaderLen(tbsBody)
 	if start < 6 {
 		return nil, 0, fmt.Errorf("CRL head of %d bytes does not fit its room", w.front-start)
 	}
@@ -118,7 +118,7 @@ func (w *crlWriter) write(signer crypto.Signer, entries []byte, c *store.CRL) (d
 	if err := verifyCRLSignature(w.issuer.Public, w.hash, input, tbs, sig); err != nil {
 		return nil, 0, err
 	}
-	body := len(tbs) + len(w.sigAlg) + derHeaderLen(len(sig)+1) + 1 + len(sig)
+	body := len(tbs) + len(w.sigAlg) + store.DERHeaderLen(len(sig)+1) + 1 + len(sig)
 	if body > cap(tbs) {
 		return nil, 0, fmt.Errorf("CRL signature of %d bytes does not fit its room", len(sig))
 	}
@@ -126,7 +126,7 @@ func (w *crlWriter) write(signer crypto.Signer, entries []byte, c *store.CRL) (d
 	out = appendDERHeader(out, cbasn1.BIT_STRING, len(sig)+1)
 	out = append(out, 0) // no unused bits
 	out = append(out, sig...)
-	outer := start - derHeaderLen(body)
+	outer := start - store.DERHeaderLen(body)
 	appendDERHeader(w.buf[outer:outer], cbasn1.SEQUENCE, body) // into the room, before the TBS
 	return w.buf[outer : start+len(out)], w.front - outer, nil
 }
@@ -176,22 +176,6 @@ func crlSignatureRoom(pub crypto.PublicKey) int {
 		return 64 + k.Size()
 	}
 	return 256 // ECDSA up to P-521 (at most 139 bytes), SM2 (at most 72)
-}
-
-// derHeaderLen is the size of a DER tag and length for n content octets.
-func derHeaderLen(n int) int {
-	switch {
-	case n < 0x80:
-		return 2
-	case n <= 0xff:
-		return 3
-	case n <= 0xffff:
-		return 4
-	case n <= 0xffffff:
-		return 5
-	default:
-		return 6
-	}
 }
 
 // appendDERHeader appends a DER tag and the length n.

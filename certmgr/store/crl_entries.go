@@ -72,11 +72,11 @@ func CRLEntryDER(serialHex string, revokedAt time.Time, reason int) ([]byte, err
 	if y := t.Year(); y < 1950 || y >= 2050 {
 		timeTag, layout = tagGeneralizedTime, "20060102150405Z"
 	}
-	body := derHeaderLen(intLen) + intLen + 2 + len(layout)
+	body := DERHeaderLen(intLen) + intLen + 2 + len(layout)
 	if reason != 0 {
 		body += 14 // SEQUENCE { SEQUENCE { OID, OCTET STRING { ENUMERATED } } }
 	}
-	out := make([]byte, 0, derHeaderLen(body)+body)
+	out := make([]byte, 0, DERHeaderLen(body)+body)
 	out = appendDERHeader(out, tagSequence, body)
 	out = appendDERHeader(out, tagInteger, intLen)
 	if pad {
@@ -93,8 +93,9 @@ func CRLEntryDER(serialHex string, revokedAt time.Time, reason int) ([]byte, err
 	return out, nil
 }
 
-// derHeaderLen is the size of a DER tag and length for n content octets.
-func derHeaderLen(n int) int {
+// DERHeaderLen is the size of a DER tag and length for n content octets.
+// certmgr sizes the CRL around the entries kept here with it too.
+func DERHeaderLen(n int) int {
 	switch {
 	case n < 0x80:
 		return 2
