@@ -143,10 +143,15 @@ func (q writers) InsertIssuedCertificate(ctx context.Context, c *IssuedCertifica
 		c.Algorithm, c.KeySize, ms(c.NotBefore), ms(c.NotAfter), nullMS(c.RevokedAt), ms(c.CreatedAt), c.KeyAlgorithm, c.KeyBlob,
 		tagsOrEmpty(c.Tags), c.ResourceGroupID, c.AliasName, c.CustomIdentifier)
 	if err != nil {
+		if violates(err, "issued_custom_identifier") {
+			return ErrCustomIdentifierTaken
+		}
 		err = mapErr(err)
-		// Both unique constraints report the same SQLite code; which one
-		// failed is asked of the data, not of the error text.
-		if errors.Is(err, ErrConflict) && c.CustomIdentifier != "" {
+		// SQLite names no constraint in its error, and both unique
+		// constraints report the same code: which one failed is asked of
+		// the data (SQLite rolls back only the failed statement, so the
+		// transaction can still read).
+		if errors.Is(err, ErrConflict) && c.CustomIdentifier != "" && q.d != postgresDialect {
 			var n int
 			if qerr := q.x.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates WHERE account_id = ? AND custom_identifier = ?`,
 				c.AccountID, c.CustomIdentifier).Scan(&n); qerr == nil && n > 0 {

@@ -95,6 +95,15 @@ func mapErr(err error) error {
 	return err
 }
 
+// violates reports whether err is PostgreSQL refusing a write for the
+// named constraint. PostgreSQL aborts the transaction with the failed
+// statement, so the constraint must be read from the error, not asked of
+// the data afterwards. (SQLite's errors name no constraint: false.)
+func violates(err error, constraint string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.ConstraintName == constraint
+}
+
 var (
 	pgInteger    = regexp.MustCompile(`\bINTEGER\b`)
 	pgBlob       = regexp.MustCompile(`\bBLOB\b`)
