@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,25 +29,10 @@ func TestParseProcessCPU(t *testing.T) {
 // every request succeeds and the server CPU per operation comes from its
 // /metrics.
 func TestBenchScenariosAgainstServer(t *testing.T) {
-	bin := buildBinary(t)
-	dataDir := filepath.Join(t.TempDir(), "data")
 	// The default per-user rate is for production; a load run raises it
 	// as scripts/loadtest.sh does.
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dataDir, "config.yaml"), []byte("throttle:\n  qps: 1000000\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "--data-dir", dataDir, "serve", "--listen", addr)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitReady(t, "http://"+addr)
+	srv := serveBinary(t, "throttle:\n  qps: 1000000\n")
+	addr, dataDir, logs := srv.addr, srv.dataDir, srv.logs
 	creds := readBootstrap(t, dataDir)
 	c := newAPIClient("http://"+addr, creds["AccessKeyId"], creds["AccessKeySecret"])
 	var total float64

@@ -1,33 +1,11 @@
 package main
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a log a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestServeKeyPool runs the real binary with keystore.pool: serve fills
 // the pool at start, CreateCertificate takes a pooled key (its KeyId is
@@ -35,35 +13,12 @@ func (s *syncBuffer) String() string {
 // pool's counts, and `token keys` lists every unclaimed pool key with its
 // pool as owner, none an orphan.
 func TestServeKeyPool(t *testing.T) {
-	bin := buildBinary(t)
-	dataDir := filepath.Join(t.TempDir(), "data")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dataDir, "config.yaml"), []byte("keystore:\n  pool:\n    EC_P256: {non_exportable: 2}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "--data-dir", dataDir, "serve", "--listen", addr)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	waited := false
-	t.Cleanup(func() {
-		if !waited {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	waitReady(t, "http://"+addr)
+	srv := serveBinary(t, "keystore:\n  pool:\n    EC_P256: {non_exportable: 2}\n")
+	bin, dataDir, addr, cmd, logs, exited := srv.bin, srv.dataDir, srv.addr, srv.cmd, srv.logs, srv.exited
 	for !strings.Contains(logs.String(), `"msg":"key pools full"`) {
 		select {
 		case err := <-exited:
-			waited = true
+			srv.reaped()
 			t.Fatalf("serve exited (%v):\n%s", err, logs.String())
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -88,7 +43,7 @@ func TestServeKeyPool(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waited = true
+	srv.reaped()
 	if err := <-exited; err != nil {
 		t.Fatalf("serve did not exit cleanly: %v\n%s", err, logs.String())
 	}
