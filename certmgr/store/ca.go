@@ -225,36 +225,9 @@ func (s *DB) ListIssuedCertificates(ctx context.Context, accountID string, revok
 	if revokedOnly {
 		l, filter = listRevoked, ` AND deleted = 0 AND status = 'REVOKE'`
 	}
-	var out []*IssuedCertificate
-	var total int64
-	err := s.snapshot(ctx, func(q queries) error {
-		p, err := q.seekPage(ctx, accountID, listPCA, l, int64(offset))
-		if err != nil {
-			return err
-		}
-		if total = p.total; p.past {
-			return nil
-		}
-		rows, err := q.e.QueryContext(ctx, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ?`+filter+` AND pos >= (
+	return readPage(ctx, s, accountID, listPCA, l, offset, limit, scanIssued, `SELECT `+issuedColumns+` FROM issued_certificates WHERE account_id = ?`+filter+` AND pos >= (
 			SELECT pos FROM issued_certificates WHERE account_id = ?`+filter+` AND pos >= ? ORDER BY pos LIMIT 1 OFFSET ?)
-			ORDER BY pos LIMIT ?`, accountID, accountID, p.from, p.skip, limit)
-		if err != nil {
-			return fmt.Errorf("store: list certificates: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			c, err := scanIssued(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, int(total), nil
+			ORDER BY pos LIMIT ?`)
 }
 
 // DeleteRevokedCertificate hides an account's revoked certificate (it stays

@@ -100,36 +100,9 @@ func (q writers) DeleteKMSCertificate(ctx context.Context, accountID, id string)
 // certificates, in creation order, and how many there are, from one
 // snapshot; its cost does not grow with the offset (positions.go).
 func (s *DB) ListKMSCertificates(ctx context.Context, accountID string, offset, limit int) ([]*KMSCertificate, int, error) {
-	var out []*KMSCertificate
-	var total int64
-	err := s.snapshot(ctx, func(q queries) error {
-		p, err := q.seekPage(ctx, accountID, listKMS, listLive, int64(offset))
-		if err != nil {
-			return err
-		}
-		if total = p.total; p.past {
-			return nil
-		}
-		rows, err := q.e.QueryContext(ctx, `SELECT `+kmsColumns+` FROM kms_certificates WHERE account_id = ? AND pos >= (
+	return readPage(ctx, s, accountID, listKMS, listLive, offset, limit, scanKMS, `SELECT `+kmsColumns+` FROM kms_certificates WHERE account_id = ? AND pos >= (
 			SELECT pos FROM kms_certificates WHERE account_id = ? AND pos >= ? ORDER BY pos LIMIT 1 OFFSET ?)
-			ORDER BY pos LIMIT ?`, accountID, accountID, p.from, p.skip, limit)
-		if err != nil {
-			return fmt.Errorf("store: list certificates: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			c, err := scanKMS(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, int(total), nil
+			ORDER BY pos LIMIT ?`)
 }
 
 // CountKMSCertificates counts the rows of all accounts (tests use it to

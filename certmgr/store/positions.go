@@ -313,3 +313,38 @@ func (q queries) seekPage(ctx context.Context, accountID, list string, l listing
 	p.from, p.skip = b*bucketSize, skip
 	return p, nil
 }
+
+// readPage reads the page at offset of one of an account's listings, and
+// the listing's total, from one snapshot. query selects the rows from the
+// one at position >= from after skipping skip of them, with the arguments
+// (account, account, from, skip, limit); scan reads one row.
+func readPage[T any](ctx context.Context, s *DB, accountID, list string, l listing, offset, limit int, scan func(scanner) (T, error), query string) ([]T, int, error) {
+	var out []T
+	var total int64
+	err := s.snapshot(ctx, func(q queries) error {
+		p, err := q.seekPage(ctx, accountID, list, l, int64(offset))
+		if err != nil {
+			return err
+		}
+		if total = p.total; p.past {
+			return nil
+		}
+		rows, err := q.e.QueryContext(ctx, query, accountID, accountID, p.from, p.skip, limit)
+		if err != nil {
+			return fmt.Errorf("store: list %s: %w", list, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, int(total), nil
+}
