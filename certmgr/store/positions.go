@@ -217,53 +217,59 @@ func (l listing) total(t listTotals) int64 {
 	return t.next - t.deleted
 }
 
-// locate returns the bucket that holds member number offset (from 0) of
-// a listing and how many of that bucket's members come before it. rows
-// are the account's bucket rows in bucket order, at least those up to
-// the one holding the member (with listLive, those with a deletion; with
-// listRevoked, those with a revoked member); next is the account's
-// next_pos. The caller has checked that offset < the listing's total.
-func locate(l listing, rows []bucketCount, next, offset int64) (bucket, skip int64) {
+// locateLive returns the bucket that holds member number offset (from 0)
+// of the live listing and how many of that bucket's members come before
+// it. rows are the account's bucket rows with a deletion, in bucket
+// order, at least those up to the one holding the member; next is the
+// account's next_pos. The caller has checked that offset < the listing's
+// total.
+func locateLive(rows []bucketCount, next, offset int64) (bucket, skip int64) {
 	var at int64 // the first bucket not yet walked past
 	for _, r := range rows {
-		if l == listLive {
-			// The buckets between the last row and this one are full and
-			// lie before the last position: every one of them is whole.
-			gap := (r.bucket - at) * bucketSize
-			if offset < gap {
-				return at + offset/bucketSize, offset % bucketSize
-			}
-			offset -= gap
+		// The buckets between the last row and this one are full and
+		// lie before the last position: every one of them is whole.
+		gap := (r.bucket - at) * bucketSize
+		if offset < gap {
+			return at + offset/bucketSize, offset % bucketSize
 		}
-		var members int64
-		if l == listLive {
-			members = min(bucketSize, next-r.bucket*bucketSize) - r.deleted
-		} else {
-			members = r.revoked
-		}
+		offset -= gap
+		members := min(bucketSize, next-r.bucket*bucketSize) - r.deleted
 		if offset < members {
 			return r.bucket, offset
 		}
 		offset -= members
 		at = r.bucket + 1
 	}
-	// listLive: past the last row every bucket is full up to next. With
-	// listRevoked an offset below the total is always found above.
+	// Past the last row every bucket is full up to next.
 	return at + offset/bucketSize, offset % bucketSize
 }
 
-// bucketsUpTo reads the bucket rows a listing's walk to member offset
-// needs. For listLive, the member's position is at most offset plus the
-// deletions before it, so rows past (offset+deleted)/bucketSize are never
-// reached; listRevoked reads all of its rows (at most one per bucket).
-func (q queries) bucketsUpTo(ctx context.Context, accountID, list string, l listing, t listTotals, offset int64) ([]bucketCount, error) {
-	query := `SELECT bucket, revoked, deleted FROM list_buckets WHERE account_id = ? AND list = ? AND revoked > 0 ORDER BY bucket`
-	args := []any{accountID, list}
-	if l == listLive {
-		query = `SELECT bucket, revoked, deleted FROM list_buckets WHERE account_id = ? AND list = ? AND deleted > 0 AND bucket <= ? ORDER BY bucket`
-		args = append(args, (offset+t.deleted)/bucketSize)
+// locateRevoked finds the bucket that holds member number offset of the
+// revoked listing and how many of its revoked members come before it. A
+// bucket without a row has none, so only the rows count: the database
+// sums them in bucket order and returns the one row where the sum passes
+// offset, instead of every row (one per bucket that has a revocation)
+// for a walk here. The caller has checked that offset < the listing's
+// total.
+func (q queries) locateRevoked(ctx context.Context, accountID, list string, offset int64) (bucket, skip int64, err error) {
+	var before int64
+	err = q.e.QueryRowContext(ctx, `SELECT bucket, upto - revoked FROM (
+			SELECT bucket, revoked, CAST(SUM(revoked) OVER (ORDER BY bucket) AS BIGINT) AS upto
+			FROM list_buckets WHERE account_id = ? AND list = ? AND revoked > 0) c
+		WHERE upto > ? ORDER BY bucket LIMIT 1`, accountID, list, offset).Scan(&bucket, &before)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: locate revoked member %d: %w", offset, err)
 	}
-	rows, err := q.e.QueryContext(ctx, query, args...)
+	return bucket, offset - before, nil
+}
+
+// bucketsUpTo reads the bucket rows the live listing's walk to member
+// offset needs: the member's position is at most offset plus the
+// deletions before it, so rows past (offset+deleted)/bucketSize are never
+// reached.
+func (q queries) bucketsUpTo(ctx context.Context, accountID, list string, t listTotals, offset int64) ([]bucketCount, error) {
+	rows, err := q.e.QueryContext(ctx, `SELECT bucket, revoked, deleted FROM list_buckets WHERE account_id = ? AND list = ? AND deleted > 0 AND bucket <= ? ORDER BY bucket`,
+		accountID, list, (offset+t.deleted)/bucketSize)
 	if err != nil {
 		return nil, fmt.Errorf("store: list buckets: %w", err)
 	}
@@ -305,11 +311,18 @@ func (q queries) seekPage(ctx context.Context, accountID, list string, l listing
 		p.past = true
 		return p, nil
 	}
-	rows, err := q.bucketsUpTo(ctx, accountID, list, l, t, offset)
-	if err != nil {
-		return pageStart{}, err
+	var b, skip int64
+	if l == listRevoked {
+		if b, skip, err = q.locateRevoked(ctx, accountID, list, offset); err != nil {
+			return pageStart{}, err
+		}
+	} else {
+		rows, err := q.bucketsUpTo(ctx, accountID, list, t, offset)
+		if err != nil {
+			return pageStart{}, err
+		}
+		b, skip = locateLive(rows, t.next, offset)
 	}
-	b, skip := locate(l, rows, t.next, offset)
 	p.from, p.skip = b*bucketSize, skip
 	return p, nil
 }
