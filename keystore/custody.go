@@ -407,7 +407,9 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 		defer release()
 		count := 0
 		for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_DATA} {
-			if err := s.findInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class)}); err != nil {
+			// Token objects only: unwrapped wrapped-class keys are session
+			// objects.
+			if err := s.findInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class), pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true)}); err != nil {
 				return err
 			}
 			for {

@@ -126,9 +126,10 @@ func (s *Store) complete(sh pkcs11.SessionHandle, e *keyEntry) (*keyEntry, error
 	return &full, nil
 }
 
-// findObjects returns every object of a key, by class: key objects by
-// CKA_ID, and the sealed record of a software SM2 key (a data object, which
-// has no CKA_ID in PKCS#11) by CKA_APPLICATION and CKA_LABEL.
+// findObjects returns every token object of a key, by class: key objects
+// by CKA_ID, or else the sealed record of a software SM2 key (a data
+// object, which has no CKA_ID in PKCS#11) by CKA_APPLICATION and
+// CKA_LABEL.
 func (s *Store) findObjects(ctx context.Context, sh pkcs11.SessionHandle, id string) (map[uint]pkcs11.ObjectHandle, error) {
 	release, err := s.objLock.acquire(ctx, lockFind)
 	if err != nil {
@@ -146,6 +147,9 @@ func (s *Store) findObjects(ctx context.Context, sh pkcs11.SessionHandle, id str
 			return nil, fmt.Errorf("keystore: read class of %s: %w", id, err)
 		}
 		out[uint(bytesToUint(attrs[0].Value))] = h
+	}
+	if len(out) > 0 {
+		return out, nil // a key's ID is either key objects or a sealed record
 	}
 	data, err := s.findAll(sh, pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA),
 		pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, sm2Application), pkcs11.NewAttribute(pkcs11.CKA_LABEL, id),
