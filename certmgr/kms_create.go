@@ -101,7 +101,7 @@ func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCer
 	}
 	exportable := req.ExportablePrivateKey == nil || *req.ExportablePrivateKey
 	id := uuid.NewString()
-	if m.custody.classOf(c.AccountID) == KeyCustodyWrapped {
+	if m.KMSKeyCustodyOf(c.AccountID) == KeyCustodyWrapped {
 		return m.createWrapped(ctx, c, id, alg, dn, sans, exportable)
 	}
 	if err := m.checkKeyQuota(ctx, m.db, c.AccountID); err != nil {

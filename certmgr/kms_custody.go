@@ -80,7 +80,15 @@ func (c KMSKeyCustody) classOf(accountID string) string {
 
 // KMSKeyCustodyOf returns the custody class CreateCertificate gives an
 // account's new keys.
-func (m *Manager) KMSKeyCustodyOf(accountID string) string { return m.custody.classOf(accountID) }
+func (m *Manager) KMSKeyCustodyOf(accountID string) string {
+	return m.custody.Load().classOf(accountID)
+}
+
+// SetKMSKeyCustody replaces the custody classes of new KMS keys (a
+// configuration reload; accounts are created at run time, so their IDs
+// reach the configuration later). Keys already created keep their class.
+// Validate c with Check first: an unknown class counts as token.
+func (m *Manager) SetKMSKeyCustody(c KMSKeyCustody) { m.custody.Store(&c) }
 
 // createWrapped is CreateCertificate for an account of the wrapped class:
 // the key costs no token object, so neither the token-key quota nor the

@@ -47,7 +47,7 @@ func TestWrappedKeyCustody(t *testing.T) {
 	}
 	tokenCaller := Caller{AccountID: other.AccountID, AccessKeyID: other.AccessKeyID}
 	f.cfg.KMSKeyCustody = KMSKeyCustody{Accounts: map[string]string{c.AccountID: KeyCustodyWrapped}}
-	m.custody = f.cfg.KMSKeyCustody
+	m.SetKMSKeyCustody(f.cfg.KMSKeyCustody)
 	if m.KMSKeyCustodyOf(c.AccountID) != KeyCustodyWrapped || m.KMSKeyCustodyOf(tokenCaller.AccountID) != KeyCustodyToken {
 		t.Fatal("custody classes not as configured")
 	}

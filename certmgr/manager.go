@@ -80,10 +80,10 @@ type Manager struct {
 	// keyQuota is MaxTokenKeysPerAccount resolved; 0: no limit.
 	keyQuota int
 
-	unaudited atomic.Uint64 // token-key uses no journal carried
-	sweep     sweepState    // orphan token-key sweep (sweep.go)
-	pool      *keyPool      // token key pool (keypool.go)
-	custody   KMSKeyCustody // custody class of new KMS keys, per account
+	unaudited atomic.Uint64                 // token-key uses no journal carried
+	sweep     sweepState                    // orphan token-key sweep (sweep.go)
+	pool      *keyPool                      // token key pool (keypool.go)
+	custody   atomic.Pointer[KMSKeyCustody] // custody class of new KMS keys, per account
 
 	// signerHook, when set, wraps the token signer of every certificate,
 	// CSR and CRL certmgr signs. Only tests set it: it injects the failures a
@@ -121,7 +121,8 @@ func New(keys Keys, db Store, cfg Config) *Manager {
 	}
 	m := &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(),
 		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, sweep: sweepState{maxAge: cfg.OrphanMaxAge}, keyQuota: quota,
-		pool: newKeyPool(cfg.KeyPool), custody: cfg.KMSKeyCustody}
+		pool: newKeyPool(cfg.KeyPool)}
+	m.SetKMSKeyCustody(cfg.KMSKeyCustody)
 	keys.Observe(m.observeKeyUse)
 	db.SignAuditEvery(checkpointEvery, m.now, m.signCheckpoint)
 	return m
