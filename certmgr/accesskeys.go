@@ -230,10 +230,18 @@ func akErr(err error) error {
 	return Internal(err)
 }
 
-// UseNonce records a signature nonce for the timestamp window; false means
-// it was already used.
+// UseNonce records a signature nonce for the timestamp window in a commit
+// of its own; false means it was already used. A call with an audit
+// journal records it with its first commit instead (NonceUsed, then
+// Journal.ClaimNonce).
 func (m *Manager) UseNonce(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error) {
 	return m.db.UseNonce(ctx, accessKeyID, nonce, until, m.now())
+}
+
+// NonceUsed reports whether a signature nonce is already recorded for the
+// access key and unexpired. It writes nothing.
+func (m *Manager) NonceUsed(ctx context.Context, accessKeyID, nonce string) (bool, error) {
+	return m.db.NonceUsed(ctx, accessKeyID, nonce, m.now())
 }
 
 // secretCache keeps unsealed secrets briefly so that each request does not

@@ -3,6 +3,7 @@ package certmgr
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -45,6 +46,19 @@ func (a *Journal) SetCaller(c Caller, action, resource string) {
 		return
 	}
 	a.j.SetCall(c.AccountID, c.AccessKeyID, action, resource)
+}
+
+// ClaimNonce makes the call's signature nonce part of its first commit
+// (its change, or its record at the end), valid until the given time.
+// Check first that it is unused (Manager.NonceUsed): a replay of a
+// committed request is then refused before it does any work, and one
+// racing its original loses at commit, when its transaction fails with
+// ErrNonceUsed and nothing of it commits but the record of its refusal.
+func (a *Journal) ClaimNonce(accessKeyID, nonce string, until time.Time) {
+	if a == nil {
+		return
+	}
+	a.j.SetNonce(accessKeyID, nonce, until)
 }
 
 // Finish writes what is still pending when the operation ends with code:

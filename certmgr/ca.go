@@ -251,7 +251,7 @@ func (m *Manager) finishCA(ctx context.Context, c Caller, id, keyID string, r Cr
 	fam, size := keyFamily(key.Public)
 	row := &store.CACertificate{
 		Identifier: id, AccountID: c.AccountID, CertificateType: caTypeRoot, KeyID: keyID, Algorithm: fam, KeySize: size,
-		Status: caStatusIssue, Certificate: issued.Raw, Serial: hexUpper(serial.Bytes()), SubjectDN: issued.Subject,
+		Status: caStatusIssue, Certificate: issued.Raw, Serial: hexUpper(serial.Bytes()), SubjectDN: issued.Subject(),
 		Years: r.Years, PathLen: pathLen, EnableCRL: r.EnableCrl, CRLDay: r.CrlDay,
 		NotBefore: notBefore, NotAfter: notAfter, CreatedAt: m.now(), ResourceGroupID: r.ResourceGroupID,
 	}

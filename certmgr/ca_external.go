@@ -197,7 +197,7 @@ func (m *Manager) CreateExternalCACertificate(ctx context.Context, c Caller, r E
 	row := &store.CACertificate{
 		Identifier: id, AccountID: c.AccountID, ParentIdentifier: root.Identifier, CertificateType: caTypeSub,
 		KeyID: externalKeyPrefix + id, Algorithm: fam, KeySize: size, Status: caStatusIssue, Certificate: issued.Raw,
-		Serial: hexUpper(serial.Bytes()), SubjectDN: issued.Subject, Years: wholeYears(nb, na), PathLen: pathLen,
+		Serial: hexUpper(serial.Bytes()), SubjectDN: issued.Subject(), Years: wholeYears(nb, na), PathLen: pathLen,
 		CRLDay: 30, NotBefore: nb, NotAfter: na, CreatedAt: m.now(), Tags: tags, ResourceGroupID: r.ResourceGroupID,
 		IssuerType: store.IssuerExternal,
 	}

@@ -205,7 +205,7 @@ func (m *Manager) issueWith(ctx context.Context, c Caller, iss *issuer, tmpl *x5
 	}
 	row := &store.IssuedCertificate{
 		Identifier: id, AccountID: c.AccountID, IssuerIdentifier: parent.Identifier, Serial: hexUpper(serial.Bytes()),
-		CertificateType: certType, Status: caStatusIssue, Certificate: issued.Raw, SubjectDN: issued.Subject,
+		CertificateType: certType, Status: caStatusIssue, Certificate: issued.Raw, SubjectDN: issued.Subject(),
 		Algorithm: fam, KeySize: size, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, CreatedAt: m.now(),
 		Tags: tags, ResourceGroupID: labels.ResourceGroupID, AliasName: labels.AliasName, CustomIdentifier: labels.CustomIdentifier,
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -55,7 +54,7 @@ func (m *Manager) DescribeClientCertificate(ctx context.Context, c Caller, id st
 	if err != nil {
 		return nil, err
 	}
-	sum, parsed, err := summarizeIssued(row)
+	sum, facts, err := m.summarizeIssued(row)
 	if err != nil {
 		return nil, err
 	}
@@ -65,26 +64,22 @@ func (m *Manager) DescribeClientCertificate(ctx context.Context, c Caller, id st
 	if err != nil {
 		return nil, Internal(err)
 	}
-	fam, size := keyFamily(parsed.Public)
 	return &ClientCertificateDescription{ClientCertificateSummary: *sum, CertChain: iss.chainPEM,
-		FullAlgorithm: fmt.Sprintf("%s_%d", fam, size), Tags: decodeTags(row.Tags)}, nil
+		FullAlgorithm: facts.fullAlgorithm, Tags: decodeTags(row.Tags)}, nil
 }
 
-func summarizeIssued(row *store.IssuedCertificate) (*ClientCertificateSummary, *cert, error) {
-	parsed, err := parseCert(row.Certificate)
-	if err != nil {
-		return nil, nil, Internal(err)
-	}
+// issuedSummary builds a list item from the row, the certificate's facts
+// and the SHA-256 of its DER.
+func issuedSummary(row *store.IssuedCertificate, facts *certFacts, sh [sha256.Size]byte) *ClientCertificateSummary {
 	md := md5.Sum(row.Certificate)
-	sh := sha256.Sum256(row.Certificate)
 	return &ClientCertificateSummary{
 		Identifier: row.Identifier, ParentIdentifier: row.IssuerIdentifier, CertificateType: row.CertificateType, Status: row.Status,
-		Algorithm: row.Algorithm, KeySize: row.KeySize, SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: row.SubjectDN,
-		SubjectNames: subjectFields(parsed), SerialNumber: serialOut(row.Serial), BeforeDate: row.NotBefore.UnixMilli(), AfterDate: row.NotAfter.UnixMilli(),
-		Days: int(row.NotAfter.Sub(row.NotBefore).Hours() / 24), Sans: sansJSON(parsed),
+		Algorithm: row.Algorithm, KeySize: row.KeySize, SignAlgorithm: facts.signAlgorithm, SubjectDN: row.SubjectDN,
+		SubjectNames: facts.subject, SerialNumber: serialOut(row.Serial), BeforeDate: row.NotBefore.UnixMilli(), AfterDate: row.NotAfter.UnixMilli(),
+		Days: int(row.NotAfter.Sub(row.NotBefore).Hours() / 24), Sans: facts.sans,
 		Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(row.Certificate), ResourceGroupID: row.ResourceGroupID,
 		AliasName: row.AliasName, CustomIdentifier: row.CustomIdentifier,
-	}, parsed, nil
+	}
 }
 
 // RevokedCertificateSummary is one item of ListRevokeCertificate, whose
@@ -113,8 +108,8 @@ type RevokedCertificateSummary struct {
 // minuteTime is the "yyyy-MM-ddTHH:mmZ" form of ListRevokeCertificate.
 func minuteTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04Z") }
 
-func revokedSummary(row *store.IssuedCertificate) (*RevokedCertificateSummary, error) {
-	sum, _, err := summarizeIssued(row)
+func (m *Manager) revokedSummary(row *store.IssuedCertificate) (*RevokedCertificateSummary, error) {
+	sum, _, err := m.summarizeIssued(row)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +299,7 @@ func (m *Manager) DescribeCACertificateList(ctx context.Context, c Caller, r CAL
 	}
 	out.TotalCount, out.PageCount = total, (total+size-1)/size
 	for _, ca := range rows {
-		s, err := summarizeCA(ca)
+		s, err := m.summarizeCA(ca)
 		if err != nil {
 			return nil, err
 		}
@@ -313,16 +308,16 @@ func (m *Manager) DescribeCACertificateList(ctx context.Context, c Caller, r CAL
 	return out, nil
 }
 
-func summarizeCA(ca *store.CACertificate) (*CASummary, error) {
-	parsed, err := parseCert(ca.Certificate)
+func (m *Manager) summarizeCA(ca *store.CACertificate) (*CASummary, error) {
+	sh := sha256.Sum256(ca.Certificate)
+	facts, err := m.facts.factsOf(ca.Certificate, sh)
 	if err != nil {
 		return nil, Internal(err)
 	}
 	md := md5.Sum(ca.Certificate)
-	sh := sha256.Sum256(ca.Certificate)
 	return &CASummary{Identifier: ca.Identifier, ParentIdentifier: ca.ParentIdentifier, CertificateType: ca.CertificateType, Status: ca.Status,
-		Algorithm: ca.Algorithm, KeySize: ca.KeySize, SignAlgorithm: parsed.SignatureAlgorithm, SubjectDN: ca.SubjectDN,
-		SubjectNames: subjectFields(parsed), SerialNumber: serialOut(ca.Serial), BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(),
+		Algorithm: ca.Algorithm, KeySize: ca.KeySize, SignAlgorithm: facts.signAlgorithm, SubjectDN: ca.SubjectDN,
+		SubjectNames: facts.subject, SerialNumber: serialOut(ca.Serial), BeforeDate: ca.NotBefore.UnixMilli(), AfterDate: ca.NotAfter.UnixMilli(),
 		Years: ca.Years, Md5: hexUpper(md[:]), Sha2: hexUpper(sh[:]), X509Certificate: certPEM(ca.Certificate), ResourceGroupID: ca.ResourceGroupID,
 		Alias: ca.AliasName}, nil
 }
@@ -366,7 +361,7 @@ func (m *Manager) ListClientCertificate(ctx context.Context, c Caller, page, siz
 	}
 	out := &ClientCertificateList{CertificateList: []*ClientCertificateSummary{}, TotalCount: total, CurrentPage: page, ShowSize: size, PageCount: (total + size - 1) / size}
 	for _, r := range rows {
-		d, _, err := summarizeIssued(r)
+		d, _, err := m.summarizeIssued(r)
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +382,7 @@ func (m *Manager) ListRevokeCertificate(ctx context.Context, c Caller, page, siz
 	}
 	out := &RevokedCertificateList{CertificateList: []*RevokedCertificateSummary{}, TotalCount: total, CurrentPage: page, ShowSize: size, PageCount: (total + size - 1) / size}
 	for _, r := range rows {
-		d, err := revokedSummary(r)
+		d, err := m.revokedSummary(r)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/certcustody/certcustody/certmgr/store"
 )
 
 // Error is the one typed error behind every API error code. Packages below
@@ -93,8 +95,26 @@ func Internal(err error) *Error {
 		Message: "The request processing has failed due to some unknown error.", Err: err}
 }
 
+// SignatureNonceUsed refuses a request whose signature nonce an earlier
+// request of the same AccessKey used within its window.
+func SignatureNonceUsed() *Error {
+	return newError(http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already.")
+}
+
+// ErrNonceUsed is the cause of a call's failure when its first commit found
+// its signature nonce taken by a request that committed first: the call
+// was a replay racing its original (see Journal.ClaimNonce).
+var ErrNonceUsed = store.ErrNonceUsed
+
 // AsError returns err as an *Error, turning anything else into Internal(err).
+// A lost nonce is SignatureNonceUsed whatever a handler wrapped it in: the
+// call was a replay, not a failure of ours.
 func AsError(err error) *Error {
+	if errors.Is(err, ErrNonceUsed) {
+		e := SignatureNonceUsed()
+		e.Err = err
+		return e
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e

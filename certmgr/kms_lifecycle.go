@@ -52,7 +52,7 @@ func (m *Manager) UploadCertificate(ctx context.Context, c Caller, req UploadCer
 		return RuleViolation("CertificateChain", "The certificate chain does not verify: %v", err)
 	}
 	row.Certificate, row.Chain = leaf.Raw, strings.TrimSpace(req.CertificateChain)
-	row.Serial, row.Issuer, row.SignatureAlgorithm = strings.ToLower(leaf.Serial.Text(16)), leaf.Issuer, leaf.SignatureAlgorithm
+	row.Serial, row.Issuer, row.SignatureAlgorithm = strings.ToLower(leaf.Serial.Text(16)), leaf.Issuer(), leaf.SignatureAlgorithm
 	nb, na := leaf.NotBefore.UTC(), leaf.NotAfter.UTC()
 	row.NotBefore, row.NotAfter = &nb, &na
 	row.Status, row.UpdatedAt = StatusActive, m.now()

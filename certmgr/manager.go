@@ -74,7 +74,8 @@ type Manager struct {
 	now     func() time.Time
 	secrets *secretCache
 	crls    crlBuilders
-	issuers issuerCache // the fixed parts of CAs that issue (issuer_cache.go)
+	issuers issuerCache    // the fixed parts of CAs that issue (issuer_cache.go)
+	facts   certFactsCache // what summaries read from certificates (cert_facts.go)
 	public  string
 	log     *slog.Logger
 	// keyQuota is MaxTokenKeysPerAccount resolved; 0: no limit.
@@ -121,7 +122,7 @@ func New(keys Keys, db Store, cfg Config) *Manager {
 	}
 	m := &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(),
 		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, sweep: sweepState{maxAge: cfg.OrphanMaxAge}, keyQuota: quota,
-		pool: newKeyPool(cfg.KeyPool)}
+		pool: newKeyPool(cfg.KeyPool), facts: newCertFactsCache()}
 	m.SetKMSKeyCustody(cfg.KMSKeyCustody)
 	keys.Observe(m.observeKeyUse)
 	db.SignAuditEvery(checkpointEvery, m.now, m.signCheckpoint)

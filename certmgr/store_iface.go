@@ -60,6 +60,7 @@ type Store interface {
 	CountPoolKeys(ctx context.Context, algorithm string, exportable bool) (int, error)
 	AllPoolKeys(ctx context.Context) ([]*store.PoolKey, error)
 	UseNonce(ctx context.Context, accessKeyID, nonce string, until, now time.Time) (bool, error)
+	NonceUsed(ctx context.Context, accessKeyID, nonce string, now time.Time) (bool, error)
 }
 
 var _ Store = (*store.DB)(nil)

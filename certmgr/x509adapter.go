@@ -28,7 +28,6 @@ import (
 type cert struct {
 	Raw                []byte
 	Public             crypto.PublicKey // *rsa.PublicKey, *ecdsa.PublicKey or *sm2.PublicKey
-	Subject, Issuer    string           // RFC 4514
 	RawSubject         []byte
 	RawIssuer          []byte
 	Serial             *big.Int
@@ -68,10 +67,16 @@ func parseCert(der []byte) (c *cert, err error) {
 			Serial: sm.SerialNumber, NotBefore: sm.NotBefore, NotAfter: sm.NotAfter,
 			SignatureAlgorithm: "SM2-SM3", SubjectKeyID: sm.SubjectKeyId, DNSNames: sm.DNSNames, sm: sm}
 	}
-	c.Subject = dnString(c.RawSubject)
-	c.Issuer = dnString(c.RawIssuer)
 	return c, nil
 }
+
+// Subject is the certificate's subject in RFC 4514 form. It is computed
+// when asked, not at parse: a list summarizes many certificates without
+// it, and encoding/asn1 made it the larger half of a parse.
+func (c *cert) Subject() string { return dnString(c.RawSubject) }
+
+// Issuer is the certificate's issuer in RFC 4514 form.
+func (c *cert) Issuer() string { return dnString(c.RawIssuer) }
 
 // dnGet returns the first value of an attribute (by short name) of a raw
 // DER name.
@@ -116,7 +121,7 @@ func parseCertsPEM(s string) ([]*cert, error) {
 // checkSignedBy verifies that parent's key signed c and that the names chain.
 func (c *cert) checkSignedBy(parent *cert) error {
 	if !bytes.Equal(c.RawIssuer, parent.RawSubject) {
-		return fmt.Errorf("issuer %q is not the subject %q of the next certificate", c.Issuer, parent.Subject)
+		return fmt.Errorf("issuer %q is not the subject %q of the next certificate", c.Issuer(), parent.Subject())
 	}
 	switch {
 	case c.std != nil && parent.std != nil:

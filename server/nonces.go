@@ -4,7 +4,40 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/certcustody/certcustody/certmgr"
 )
+
+// NonceChecker is a NonceStore that can also tell, writing nothing, whether
+// a nonce is already used. With one and an Auditor, the server records each
+// call's nonce in the transaction that commits the call's first record (its
+// change, or its audit record at the end), so a call costs one durable
+// commit, not two. A replay of a request that committed is refused before
+// it does any work, as with UseNonce; a replay sent while its original is
+// still running does its work too, and is refused at commit, when its
+// transaction rolls back: it changes nothing and receives no result, and
+// its audit record (with any token-key use it made) says
+// SignatureNonceUsed.
+type NonceChecker interface {
+	NonceStore
+	NonceUsed(ctx context.Context, accessKeyID, nonce string) (bool, error)
+}
+
+// journalNonces is the NonceStore of one audited request: it checks the
+// nonce and hands the recording to the request's journal.
+type journalNonces struct {
+	check   NonceChecker
+	journal *certmgr.Journal
+}
+
+func (n journalNonces) UseNonce(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error) {
+	used, err := n.check.NonceUsed(ctx, accessKeyID, nonce)
+	if err != nil || used {
+		return false, err
+	}
+	n.journal.ClaimNonce(accessKeyID, nonce, until)
+	return true, nil
+}
 
 // MemoryNonces is an in-memory NonceStore for tests and single-node
 // development. Each (AccessKeyId, nonce) pair is remembered until the expiry

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -182,7 +183,7 @@ func (s *Server) rpc(c echo.Context) error {
 	}
 	finish := func(code string) error {
 		cps, err := journal.Finish(ctx, code)
-		if err != nil {
+		if err != nil && !errors.Is(err, certmgr.ErrNonceUsed) {
 			s.metrics.auditFailures.Inc()
 			s.log.Error("audit append failed", "request_id", requestID, "err", err)
 		}
@@ -224,6 +225,9 @@ func (s *Server) rpc(c echo.Context) error {
 	creds := &principalOnce{p: s.cfg.Principals}
 	auth := *s.auth
 	auth.Creds = creds
+	if nc, ok := s.cfg.Nonces.(NonceChecker); ok && journal != nil {
+		auth.Nonces = journalNonces{check: nc, journal: journal}
+	}
 	auth.Admit = func(id, version, act string) error {
 		// Resolved before any per-action state exists: every unknown
 		// action shares one throttle bucket, one metric label and one
@@ -284,7 +288,7 @@ func (s *Server) rpc(c echo.Context) error {
 	// A result leaves only with its record: a signature or a key the log
 	// cannot account for is not handed out.
 	if err := finish("OK"); err != nil {
-		return fail(certmgr.Internal(fmt.Errorf("audit: %w", err)))
+		return fail(certmgr.AsError(fmt.Errorf("audit: %w", err)))
 	}
 	s.metrics.observe(action, "OK", start)
 	s.log.Info("request", "request_id", requestID, "action", action, "access_key_id", accessKey, "account_id", caller.AccountID,

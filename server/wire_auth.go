@@ -149,7 +149,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		return nil, certmgr.Internal(err)
 	}
 	if !fresh {
-		return nil, authError(http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already.")
+		return nil, certmgr.SignatureNonceUsed()
 	}
 	return req, nil
 }

@@ -54,7 +54,7 @@ func (s *DB) Group(ctx context.Context, fn func(tx *Tx) error) error {
 		},
 		// The journal learns the outcome even when the caller has stopped
 		// waiting, so a committed record is never written twice.
-		done: func(err error) { j.settle(b, err == nil) },
+		done: func(err error) { j.settle(b, err) },
 	}
 	select {
 	case s.group.reqs <- r:

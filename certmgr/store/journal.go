@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -28,6 +29,13 @@ type Journal struct {
 	closed   bool               // Flush has run: the operation is over
 	claim    *ClientToken       // the call's ClientToken, claimed with its change
 	claimTTL time.Duration      // how old a claim of the same token may be replaced
+	nonce    *nonceClaim        // the call's signature nonce, not yet committed
+}
+
+// nonceClaim is a signature nonce waiting for the call's first commit.
+type nonceClaim struct {
+	accessKeyID, nonce string
+	until              time.Time
 }
 
 // NewJournal starts a journal for one request.
@@ -103,6 +111,21 @@ func (j *Journal) SetClientToken(token, fingerprint string, ttl time.Duration) {
 	j.claim, j.claimTTL = &ClientToken{Token: token, Fingerprint: fingerprint}, ttl
 }
 
+// SetNonce asks that the call's signature nonce be recorded, until the
+// given time, in the first transaction that appends the call's records:
+// its first change, or Flush when it changes nothing. The call then costs
+// one commit instead of two, and a request and its replay still cannot
+// both commit: the later one's transaction fails with ErrNonceUsed and
+// rolls back. Flush then records the call with the code the caller
+// gives, without the nonce. Call it once, before SetCall; the nonce's
+// absence must already have been checked (NonceUsed), so that a replay
+// of a committed request does no work at all.
+func (j *Journal) SetNonce(accessKeyID, nonce string, until time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.nonce = &nonceClaim{accessKeyID: accessKeyID, nonce: nonce, until: until}
+}
+
 // AddUse notes one use of a token key: op is what was done
 // ("token:sign/CKM_ECDSA"), keyID which key, code "OK" or why it failed. It
 // reports false, and records nothing, when the operation has already
@@ -168,6 +191,13 @@ type batch struct {
 	cps     []*AuditCheckpoint // signed while appending it
 	claim   *ClientToken       // the ClientToken claim, with the call record
 	ttl     time.Duration
+	nonce   *nonceClaim // the signature nonce, recorded before anything else
+	at      time.Time   // when the batch was taken: the nonce's "now"
+}
+
+// empty reports whether the batch writes nothing.
+func (b batch) empty() bool {
+	return b.call == nil && len(b.uses) == 0 && len(b.changes) == 0 && b.nonce == nil
 }
 
 func (b batch) records() []*AuditRecord {
@@ -195,6 +225,8 @@ func (j *Journal) take() batch {
 	if j.call == nil {
 		return b
 	}
+	b.at = j.now()
+	b.nonce, j.nonce = j.nonce, nil
 	if !j.callDone {
 		r := *j.call
 		r.At, r.Code = j.now(), "OK"
@@ -221,7 +253,10 @@ func (j *Journal) flush(code string) batch {
 	defer j.mu.Unlock()
 	j.closed = true
 	j.changes = nil // no transaction made them
-	var b batch
+	b := batch{at: j.now()}
+	if j.call != nil {
+		b.nonce, j.nonce = j.nonce, nil
+	}
 	if j.call != nil && (!j.callDone || code != "OK") {
 		r := *j.call
 		r.At, r.Code = j.now(), code
@@ -253,13 +288,19 @@ func (j *Journal) recordsLocked(pending []AuditRecord) []*AuditRecord {
 	return out
 }
 
-// settle records the outcome of a transaction that appended b.
-func (j *Journal) settle(b batch, committed bool) {
-	if j == nil || (b.call == nil && len(b.uses) == 0 && len(b.changes) == 0) {
+// settle records the outcome, err, of a transaction that appended b.
+func (j *Journal) settle(b batch, err error) {
+	if j == nil || b.empty() {
 		return
 	}
+	committed := err == nil
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	// A nonce another call holds is never tried again: the call is a
+	// replay, and the record of its refusal goes without it.
+	if !committed && b.nonce != nil && !errors.Is(err, ErrNonceUsed) {
+		j.nonce = b.nonce
+	}
 	if committed {
 		j.written = append(j.written, b.records()...)
 		j.signed = append(j.signed, b.cps...)
@@ -282,6 +323,15 @@ func (j *Journal) settle(b batch, committed bool) {
 // loses to another call's rolls tx back.
 func appendBatch(ctx context.Context, tx *Tx, b *batch) error {
 	b.cps = nil
+	if n := b.nonce; n != nil {
+		fresh, err := tx.recordNonce(ctx, n.accessKeyID, n.nonce, n.until, b.at)
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			return ErrNonceUsed
+		}
+	}
 	if b.claim != nil {
 		if err := tx.insertClientToken(ctx, b.claim, b.claim.CreatedAt.Add(-b.ttl)); err != nil {
 			return err
@@ -303,13 +353,13 @@ func appendBatch(ctx context.Context, tx *Tx, b *batch) error {
 // holds at the end of its operation; code is the operation's result.
 func (s *DB) Flush(ctx context.Context, j *Journal, code string) error {
 	b := j.flush(code)
-	if b.call == nil && len(b.uses) == 0 {
+	if b.empty() {
 		return nil
 	}
 	// The journal is already being flushed: the transaction must not take
 	// from it again.
 	ctx = context.WithValue(ctx, journalKey{}, (*Journal)(nil))
 	err := s.Group(ctx, func(tx *Tx) error { return appendBatch(ctx, tx, &b) })
-	j.settle(b, err == nil)
+	j.settle(b, err)
 	return err
 }

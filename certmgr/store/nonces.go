@@ -2,15 +2,25 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 )
 
 // Every authenticated request records its signature nonce, so nonce writes
-// are the hottest writes in the system; they go through group commit.
+// are the hottest writes in the system. A call that carries a Journal
+// records its nonce in the transaction that commits its first record (see
+// Journal.SetNonce), so it pays no commit of its own; UseNonce, a
+// group-committed write of its own, serves callers without a journal.
 
 const nonceGCEvery = time.Minute
+
+// ErrNonceUsed: a transaction tried to record a signature nonce that
+// another call had already recorded, unexpired. That call committed first
+// (or is committing now); the transaction rolled back.
+var ErrNonceUsed = errors.New("store: signature nonce already used")
 
 // atomicTime is a time readable and writable from several goroutines.
 type atomicTime struct{ v atomic.Int64 }
@@ -20,26 +30,54 @@ func (a *atomicTime) set(t time.Time) { a.v.Store(t.UnixMilli()) }
 
 // UseNonce records a nonce for an access key until the given time. It
 // returns false when the nonce was already used and has not expired.
-// Expired nonces are pruned at most once a minute.
 func (s *DB) UseNonce(ctx context.Context, accessKeyID, nonce string, until, now time.Time) (bool, error) {
 	var fresh bool
 	err := s.Group(ctx, func(tx *Tx) error {
-		if now.Sub(s.lastGC.get()) > nonceGCEvery {
-			if _, err := tx.e.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at < ?`, ms(now)); err != nil {
-				return fmt.Errorf("store: prune nonces: %w", err)
-			}
-			s.lastGC.set(now)
-		}
-		// An expired row does not count: it is taken over as if pruned.
-		res, err := tx.e.ExecContext(ctx, `INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?,?,?)
-			ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ?`,
-			accessKeyID, nonce, ms(until), ms(now))
-		if err != nil {
-			return fmt.Errorf("store: record nonce: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		fresh = n == 1
-		return nil
+		var err error
+		fresh, err = tx.recordNonce(ctx, accessKeyID, nonce, until, now)
+		return err
 	})
 	return fresh, err
+}
+
+// NonceUsed reports whether a nonce is recorded for the access key and
+// unexpired at now. It writes nothing: it lets a replay of a committed
+// request be refused before any work, while the record itself commits
+// with the call (a replay racing its original is caught there).
+func (q queries) NonceUsed(ctx context.Context, accessKeyID, nonce string, now time.Time) (bool, error) {
+	var one int
+	err := q.e.QueryRowContext(ctx, `SELECT 1 FROM nonces WHERE access_key_id = ? AND nonce = ? AND expires_at >= ?`,
+		accessKeyID, nonce, ms(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: read nonce: %w", err)
+	}
+	return true, nil
+}
+
+// recordNonce records a nonce in tx and reports whether it was fresh.
+// Expired nonces are pruned at most once a minute per process. Two
+// transactions recording one nonce serialize on its key: the second waits
+// for the first to commit and then finds it taken.
+func (tx *Tx) recordNonce(ctx context.Context, accessKeyID, nonce string, until, now time.Time) (bool, error) {
+	if now.Sub(tx.lastGC.get()) > nonceGCEvery {
+		if _, err := tx.e.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at < ?`, ms(now)); err != nil {
+			return false, fmt.Errorf("store: prune nonces: %w", err)
+		}
+		tx.lastGC.set(now)
+	}
+	// An expired row does not count: it is taken over as if pruned.
+	res, err := tx.e.ExecContext(ctx, `INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?,?,?)
+		ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ?`,
+		accessKeyID, nonce, ms(until), ms(now))
+	if err != nil {
+		return false, fmt.Errorf("store: record nonce: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: record nonce: %w", err)
+	}
+	return n == 1, nil
 }

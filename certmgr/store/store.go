@@ -192,14 +192,15 @@ func (s *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 	b := j.take()
 	if err := appendBatch(ctx, tx, &b); err != nil {
 		_ = sqlTx.Rollback()
-		j.settle(b, false)
+		j.settle(b, err)
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		j.settle(b, false)
-		return fmt.Errorf("store: commit: %w", mapErr(err))
+		err = fmt.Errorf("store: commit: %w", mapErr(err))
+		j.settle(b, err)
+		return err
 	}
-	j.settle(b, true)
+	j.settle(b, nil)
 	return nil
 }
 
@@ -216,11 +217,12 @@ type Tx struct {
 	// sequence within the transaction (nil: not read yet).
 	head           *ChainHead
 	lastCheckpoint *int64
+	lastGC         *atomicTime // when this process last pruned expired nonces
 }
 
 func (s *DB) newTx(sqlTx *sql.Tx) *Tx {
 	r := rebinder{sqlTx, s.d}
-	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d}, signing: s.signing.Load(), chain: s.chain}
+	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d}, signing: s.signing.Load(), chain: s.chain, lastGC: &s.lastGC}
 }
 
 // The advisory lock every PostgreSQL write transaction takes first is its

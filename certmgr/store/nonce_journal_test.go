@@ -1,0 +1,170 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// nonceJournal is journalCtx for a call that claims a signature nonce.
+func nonceJournal(now time.Time, requestID, nonce string) (context.Context, *Journal) {
+	j := NewJournal(requestID, "127.0.0.1", func() time.Time { return now })
+	j.SetNonce("AK1", nonce, now.Add(15*time.Minute))
+	j.SetCall("acct", "AK1", "2016-01-20/DescribeCertificate", "acs:kms:*:acct:certificate/*")
+	return WithJournal(context.Background(), j), j
+}
+
+// A journal's nonce commits with the call's first record: a call that
+// changes nothing records it in its one Flush; a changing call in its
+// change's transaction. A second call with the nonce loses at that commit
+// with ErrNonceUsed, its change rolls back, and its refusal is still
+// recorded, by a Flush that does not try the nonce again.
+func TestJournalNonceCommitsWithTheFirstRecord(t *testing.T) {
+	eachBackend(t, testJournalNonceCommitsWithTheFirstRecord)
+}
+
+func testJournalNonceCommitsWithTheFirstRecord(t *testing.T) {
+	for name, run := range map[string]func(db *DB, ctx context.Context, fn func(*Tx) error) error{
+		"Tx":    (*DB).Tx,
+		"Group": (*DB).Group,
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := openTest(t)
+			now := time.Now().UTC().Truncate(time.Millisecond)
+
+			// A read-only call: nothing but its Flush commits.
+			ctx, j := nonceJournal(now, "read-1", "n-read")
+			if used, err := db.NonceUsed(ctx, "AK1", "n-read", now); err != nil || used {
+				t.Fatalf("fresh nonce reported used=%v err=%v", used, err)
+			}
+			if err := db.Flush(ctx, j, "OK"); err != nil {
+				t.Fatal(err)
+			}
+			if used, err := db.NonceUsed(ctx, "AK1", "n-read", now); err != nil || !used {
+				t.Fatalf("nonce not recorded with the call's record: used=%v err=%v", used, err)
+			}
+			ctx, j = nonceJournal(now, "read-2", "n-read")
+			if err := db.Flush(ctx, j, "OK"); !errors.Is(err, ErrNonceUsed) {
+				t.Fatalf("second call with the nonce: %v, want ErrNonceUsed", err)
+			}
+			if err := db.Flush(ctx, j, "SignatureNonceUsed"); err != nil {
+				t.Fatalf("recording the refusal: %v", err)
+			}
+
+			// A changing call: the nonce goes with its change.
+			ctx, j = nonceJournal(now, "write-1", "n-write")
+			insert := func(id string) func(tx *Tx) error {
+				return func(tx *Tx) error { return tx.InsertAccount(ctx, &Account{ID: id, Name: id, CreatedAt: now}) }
+			}
+			if err := run(db, ctx, insert("a")); err != nil {
+				t.Fatal(err)
+			}
+			if used, _ := db.NonceUsed(ctx, "AK1", "n-write", now); !used {
+				t.Fatal("nonce did not commit with the change")
+			}
+			if err := db.Flush(ctx, j, "OK"); err != nil {
+				t.Fatal(err)
+			}
+			ctx, j = nonceJournal(now, "write-2", "n-write")
+			if err := run(db, ctx, insert("b")); !errors.Is(err, ErrNonceUsed) {
+				t.Fatalf("replayed change: %v, want ErrNonceUsed", err)
+			}
+			if _, err := db.AccountByName(ctx, "b"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("the replay's change committed: %v", err)
+			}
+			if err := db.Flush(ctx, j, "SignatureNonceUsed"); err != nil {
+				t.Fatalf("recording the replay's refusal: %v", err)
+			}
+
+			got := map[string]string{}
+			for _, r := range auditRows(t, db) {
+				got[r.RequestID] += r.Code + " "
+			}
+			want := map[string]string{"read-1": "OK ", "read-2": "SignatureNonceUsed ", "write-1": "OK ", "write-2": "SignatureNonceUsed "}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("audit records by request: %v, want %v", got, want)
+			}
+			var n int
+			if err := db.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM nonces`).Scan(&n); err != nil || n != 2 {
+				t.Fatalf("nonce rows: %d (%v), want 2", n, err)
+			}
+		})
+	}
+}
+
+// A failure other than a taken nonce leaves the nonce pending: the next
+// commit of the call records it, so a call whose change failed still
+// spends its nonce.
+func TestJournalNonceSurvivesAFailedCommit(t *testing.T) {
+	eachBackend(t, testJournalNonceSurvivesAFailedCommit)
+}
+
+func testJournalNonceSurvivesAFailedCommit(t *testing.T) {
+	db := openTest(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	ctx, j := nonceJournal(now, "req", "n-1")
+	lift := refuseAudit(t, db)
+	if err := db.Flush(ctx, j, "OK"); err == nil {
+		t.Fatal("flush succeeded while the log refused records")
+	}
+	if used, _ := db.NonceUsed(ctx, "AK1", "n-1", now); used {
+		t.Fatal("nonce committed without the call's record")
+	}
+	lift()
+	if err := db.Flush(ctx, j, "InternalError"); err != nil {
+		t.Fatal(err)
+	}
+	if used, _ := db.NonceUsed(ctx, "AK1", "n-1", now); !used {
+		t.Fatal("nonce lost after a failed commit")
+	}
+}
+
+// Calls racing with one nonce, each having checked it unused: exactly one
+// commits, on both the plain and the grouped path.
+func TestJournalNonceRaceHasOneWinner(t *testing.T) { eachBackend(t, testJournalNonceRaceHasOneWinner) }
+
+func testJournalNonceRaceHasOneWinner(t *testing.T) {
+	db := openTest(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, j := nonceJournal(now, fmt.Sprint("req-", i), "n-race")
+			if i%2 == 0 {
+				errs[i] = db.Flush(ctx, j, "OK")
+				return
+			}
+			errs[i] = db.Tx(ctx, func(tx *Tx) error {
+				id := fmt.Sprint("acct-", i)
+				return tx.InsertAccount(ctx, &Account{ID: id, Name: id, CreatedAt: now})
+			})
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, ErrNonceUsed):
+			t.Errorf("call %d: %v, want nil or ErrNonceUsed", i, err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d calls committed with one nonce, want 1", won)
+	}
+	var accounts int
+	if err := db.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM accounts WHERE id LIKE 'acct-%'`).Scan(&accounts); err != nil {
+		t.Fatal(err)
+	}
+	if accounts > won {
+		t.Fatalf("%d changes committed for %d winning calls", accounts, won)
+	}
+}
