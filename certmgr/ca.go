@@ -181,7 +181,7 @@ func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, iss
 	}
 	id := uuid.NewString()
 	keyID := "ca-" + id
-	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeCA, RandomID: true})
+	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeCA})
 	if err != nil {
 		return nil, Internal(err)
 	}
