@@ -84,7 +84,7 @@ func (s *Store) Custody(ctx context.Context, id string) (*KeyCustody, error) {
 }
 
 // keyObjects returns the token objects of a key, from the index when it
-// has them (verified), else found once and indexed.
+// has them (index.go says when it checks them), else found once and indexed.
 func (s *Store) keyObjects(ctx context.Context, sh pkcs11.SessionHandle, id string) (map[uint]pkcs11.ObjectHandle, error) {
 	e, err := s.entryOf(ctx, sh, id)
 	if err != nil {

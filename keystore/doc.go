@@ -12,8 +12,9 @@
 // handle index read from the token once when the Store opens and kept
 // current by its own generations and destructions (index.go): no request
 // path searches the token, whose finds are linear in its object count.
-// Each use verifies its handle, so a key another node destroyed is not
-// found, never another key.
+// A stale handle (a key another node destroyed) is checked and dropped, and
+// then every entry is checked once before its next use, so a destroyed
+// key is not found, never another key.
 //
 // KMS keys of the wrapped custody class (wrapped_kms.go) are no token
 // objects: they are kept by the caller wrapped under the wrapping key and

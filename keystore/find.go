@@ -37,16 +37,22 @@ func (s *Store) lookup(ctx context.Context, sh pkcs11.SessionHandle, id string) 
 	return nil, err
 }
 
-// entryOf returns the index entry of id with its handle verified (index.go);
-// when the index has no entry, or a stale one, it finds the key in the
-// token (one C_FindObjects) and indexes what it found.
+// entryOf returns the index entry of id: as it is while trusted, else with
+// its handle checked first (index.go). When the index has no entry, or a
+// stale one, it finds the key in the token (one C_FindObjects) and indexes
+// what it found.
 func (s *Store) entryOf(ctx context.Context, sh pkcs11.SessionHandle, id string) (*keyEntry, error) {
-	if e := s.indexed(id); e != nil {
+	epoch := s.trustEpoch.Load()
+	if e, trusted := s.indexedTrusted(id); e != nil {
+		if trusted {
+			return e, nil
+		}
 		ok, err := s.verify(sh, e)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
+			s.trust(e, epoch)
 			return e, nil
 		}
 		// Gone, or the handle names another object now: find it again.
@@ -69,7 +75,7 @@ func (s *Store) entryOf(ctx context.Context, sh pkcs11.SessionHandle, id string)
 	if h, ok := objs[pkcs11.CKO_SECRET_KEY]; ok && e.priv == 0 {
 		e.priv, e.secret = h, true
 	}
-	s.index(e)
+	s.index(e, epoch)
 	return e, nil
 }
 

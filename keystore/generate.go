@@ -115,7 +115,7 @@ func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error)
 	if err != nil {
 		return nil, err
 	}
-	s.index(entry)
+	s.index(entry, s.trustEpoch.Load()) // made just now: right whatever went stale before
 	return &Key{ID: req.ID, Algorithm: req.Algorithm, Public: entry.public, ProtectionLevel: ProtectionHSM}, nil
 }
 

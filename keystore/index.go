@@ -20,13 +20,25 @@ import (
 //
 //   - A key another node created is not in the index: the first lookup
 //     finds it (one C_FindObjects) and indexes it.
-//   - A key another node destroyed leaves a stale handle, and a real HSM may
-//     give that handle number to another object later. Every lookup
-//     therefore verifies the handle before use, with one
-//     C_GetAttributeValue (CKA_CLASS and CKA_ID, or for a sealed SM2 record
-//     CKA_CLASS, CKA_APPLICATION and CKA_LABEL). A handle the token calls
-//     invalid, or that names another object, is dropped and the key found
-//     once more: gone is ErrNotFound, never another key.
+//   - A key another node destroyed leaves a stale handle. The token answers
+//     a call on it with CKR_OBJECT_HANDLE_INVALID or CKR_KEY_HANDLE_INVALID;
+//     the call's retry then checks the entry (one C_GetAttributeValue:
+//     CKA_CLASS and CKA_ID, or for a sealed SM2 record CKA_CLASS,
+//     CKA_APPLICATION and CKA_LABEL), drops it and finds the key once more:
+//     gone is ErrNotFound, never another key.
+//
+// An entry is trusted without that check while nothing has proven a
+// handle stale since it was last known right (it was read from the token
+// by CKA_ID, or made here). Checking before every use cost SoftHSM 80% more
+// per ECDSA signature (an attribute read on a token object re-reads its
+// file), and the check could not close the window it guards anyway: a
+// handle can go stale between the check and the C_SignInit. Any stale
+// handle met moves Store.trustEpoch, after which every entry is checked
+// once at its next use, so a handle number a token has given to another
+// object (SoftHSM never reuses one; some HSMs may) is caught as soon as the
+// Store learns that handles went stale. A key is destroyed only after its
+// row is gone (certmgr), so no request names it afterwards: the entry of
+// a destroyed key is normally never used again at all.
 //
 // After a lost login (SoftHSM invalidates the handles of private objects
 // when the last session closes) the index is rebuilt by the call that
@@ -140,7 +152,7 @@ func (s *Store) scanIndex(ctx context.Context, sh pkcs11.SessionHandle) (map[str
 
 // buildIndex replaces the index with a fresh scan of the token. Entries
 // this process added or dropped while the scan ran win over what the scan
-// saw (a lookup verifies every handle anyway).
+// saw.
 func (s *Store) buildIndex(ctx context.Context) error {
 	s.buildMu.Lock()
 	defer s.buildMu.Unlock()
@@ -155,12 +167,16 @@ func (s *Store) buildIndex(ctx context.Context) error {
 		s.mu.Unlock()
 	}()
 	var scanned map[string]*keyEntry
+	trust := s.trustEpoch.Load()
 	err := s.withSessionNoReindex(ctx, func(sh pkcs11.SessionHandle, _ bool) (err error) {
 		scanned, err = s.scanIndex(ctx, sh)
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	for _, e := range scanned {
+		e.trusted = trust // read by CKA_ID just now; not yet shared
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,12 +202,35 @@ func (s *Store) indexed(id string) *keyEntry {
 	return s.handles[id]
 }
 
-// index records e as the entry of its key.
-func (s *Store) index(e *keyEntry) {
+// index records e as the entry of its key, known right as of trust (the
+// trustEpoch read before its handles were read from the token).
+func (s *Store) index(e *keyEntry, trust uint64) {
 	s.mu.Lock()
-	e.epoch = s.indexEpoch
+	e.epoch, e.trusted = s.indexEpoch, trust
 	s.handles[e.id] = e
 	s.mu.Unlock()
+}
+
+// indexedTrusted returns the index entry of id, or nil, and whether it is
+// trusted without a check (index.go).
+func (s *Store) indexedTrusted(id string) (*keyEntry, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.handles[id]
+	return e, e != nil && e.trusted == s.trustEpoch.Load()
+}
+
+// trust marks e known right as of epoch. Entries are never changed once
+// indexed (readers copy them without the lock): a trusted copy replaces
+// e, if e is still the key's entry.
+func (s *Store) trust(e *keyEntry, epoch uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handles[e.id] == e {
+		c := *e
+		c.trusted = epoch
+		s.handles[e.id] = &c
+	}
 }
 
 // unindex drops the entry of id; with only set, only if it is still that

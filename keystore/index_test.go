@@ -159,25 +159,49 @@ func TestIndexAcrossNodes(t *testing.T) {
 	}
 }
 
-// TestIndexRefusesReusedHandle: a handle that names another object now
-// (what a real HSM may do with a destroyed object's handle number; SoftHSM
-// never reuses handles, so the test plants one) is never used: the lookup
-// sees another CKA_ID, drops the entry and finds the right key, whose
-// signature verifies.
+// TestIndexRefusesReusedHandle: entries are trusted until a token call
+// meets a stale handle; from then on each is checked once before its next
+// use. A handle that names another object now (what a real HSM may do
+// with a destroyed object's handle number; SoftHSM never reuses handles,
+// so the test plants one) is then never used: the lookup sees another
+// CKA_ID, drops the entry and finds the right key, whose signature
+// verifies. The key whose handle went stale is ErrNotFound.
 func TestIndexRefusesReusedHandle(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
-	mine, other := randomKMSID(), randomKMSID()
+	mine, other, gone := randomKMSID(), randomKMSID(), randomKMSID()
 	key, err := s.Generate(ctx, GenerateRequest{ID: mine, Algorithm: ECP256, Purpose: PurposeKMS, RandomID: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Generate(ctx, GenerateRequest{ID: other, Algorithm: ECP256, Purpose: PurposeKMS, RandomID: true}); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{other, gone} {
+		if _, err := s.Generate(ctx, GenerateRequest{ID: id, Algorithm: ECP256, Purpose: PurposeKMS, RandomID: true}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e, o := s.indexed(mine), s.indexed(other)
-	s.index(&keyEntry{id: mine, alg: ECP256, priv: o.priv, pub: o.pub, public: e.public})
+	s.index(&keyEntry{id: mine, alg: ECP256, priv: o.priv, pub: o.pub, public: e.public}, s.trustEpoch.Load())
 	digest := sha256.Sum256([]byte("reuse"))
+
+	// Another node destroys gone behind this Store's back: its handle is
+	// stale, and the first call on it says so.
+	g := s.indexed(gone)
+	if err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
+		if err := s.ctx.DestroyObject(sh, g.priv); err != nil {
+			return err
+		}
+		return s.ctx.DestroyObject(sh, g.pub)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := s.Signer(ctx, gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gs.Sign(rand.Reader, digest[:], crypto.SHA256); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("sign with a key destroyed elsewhere: %v, want ErrNotFound", err)
+	}
+
 	signer, err := s.Signer(ctx, mine)
 	if err != nil {
 		t.Fatal(err)
@@ -192,8 +216,19 @@ func TestIndexRefusesReusedHandle(t *testing.T) {
 	if s.indexed(mine).priv == o.priv {
 		t.Fatal("the planted handle is still indexed")
 	}
-	if s.Stats().StaleHandles != 1 {
-		t.Fatalf("stale handles %d, want 1", s.Stats().StaleHandles)
+	if n := s.Stats().StaleHandles; n != 2 {
+		t.Fatalf("stale handles %d, want 2 (the destroyed key's and the planted one)", n)
+	}
+	// Checked once, trusted again: the next signatures read no attributes
+	// first, and search nothing.
+	finds := s.Stats().Finds
+	for range 3 {
+		if _, err := signer.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Stats().Finds; got != finds {
+		t.Fatalf("%d finds on the hot path", got-finds)
 	}
 }
 

@@ -126,7 +126,7 @@ func (s *Store) RotateKEK(ctx context.Context) (uint32, error) {
 }
 
 // secretHandle returns the handle of a service secret key, from the index
-// (verified) or found once.
+// (checked as index.go says) or found once.
 func (s *Store) secretHandle(ctx context.Context, sh pkcs11.SessionHandle, id string) (pkcs11.ObjectHandle, error) {
 	e, err := s.entryOf(ctx, sh, id)
 	if err != nil {

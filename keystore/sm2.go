@@ -90,7 +90,7 @@ func (s *Store) generateSM2(ctx context.Context, req GenerateRequest) (*Key, err
 	if err != nil {
 		return nil, err
 	}
-	s.index(&keyEntry{id: req.ID, alg: SM2, data: h, public: &priv.PublicKey, soft: rec})
+	s.index(&keyEntry{id: req.ID, alg: SM2, data: h, public: &priv.PublicKey, soft: rec}, s.trustEpoch.Load())
 	return &Key{ID: req.ID, Algorithm: SM2, Public: &sm2.PublicKey{Curve: priv.Curve, X: priv.X, Y: priv.Y}, ProtectionLevel: ProtectionSoftware}, nil
 }
 

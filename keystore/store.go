@@ -30,6 +30,10 @@ type Store struct {
 	buildMu       sync.Mutex // one index build at a time
 	finds         atomic.Uint64
 	staleHandles  atomic.Uint64
+	// trustEpoch moves each time a token call meets a stale handle; an
+	// entry is trusted without a check while its trusted field equals it
+	// (index.go).
+	trustEpoch atomic.Uint64
 	indexBuilds   atomic.Uint64
 
 	unwrapped *unwrapCache // wrapped-class KMS keys unwrapped for use (wrapped_kms.go)
@@ -61,6 +65,7 @@ type keyEntry struct {
 	public    crypto.PublicKey    // nil until the key's first use
 	soft      *softwareRecord     // set for software SM2 keys
 	epoch     uint64              // Store.indexEpoch when indexed
+	trusted   uint64              // Store.trustEpoch when last known right; guarded by Store.mu
 }
 
 // Open loads the module, finds the token by label, logs in, builds the ID →
@@ -202,6 +207,11 @@ func (s *Store) session(ctx context.Context, reindex bool, fn func(sh pkcs11.Ses
 		s.pool.put(ps, lost)
 		if attempt > 0 || (!lost && !handleStale(err)) {
 			return err
+		}
+		if handleStale(err) {
+			// Some indexed handle no longer names its object: check every
+			// entry once before its next use, this retry's first.
+			s.trustEpoch.Add(1)
 		}
 		s.recoveries.Add(1)
 		if lost {
