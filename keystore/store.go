@@ -33,8 +33,8 @@ type Store struct {
 	// trustEpoch moves each time a token call meets a stale handle; an
 	// entry is trusted without a check while its trusted field equals it
 	// (index.go).
-	trustEpoch atomic.Uint64
-	indexBuilds   atomic.Uint64
+	trustEpoch  atomic.Uint64
+	indexBuilds atomic.Uint64
 
 	unwrapped *unwrapCache // wrapped-class KMS keys unwrapped for use (wrapped_kms.go)
 
