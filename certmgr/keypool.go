@@ -294,7 +294,7 @@ func (m *Manager) createFromPool(ctx context.Context, c Caller, id string, alg k
 		if k == nil {
 			break
 		}
-		res, err := m.finishCreate(ctx, c, id, k.KeyID, alg, keystore.ProtectionLevel(k.ProtectionLevel), dn, sans, exportable, true)
+		res, err := m.finishCreate(ctx, c, id, k.KeyID, alg, keystore.ProtectionLevel(k.ProtectionLevel), dn, sans, exportable, true, nil)
 		m.releasePoolKey(k.KeyID, errors.Is(err, errPoolKeyUnusable))
 		switch {
 		case err == nil:
@@ -366,7 +366,7 @@ func (m *Manager) addPoolKey(ctx context.Context, spec PoolSpec, alg keystore.Al
 	ctx, finish := m.detachedAudit(ctx, "", "internal:RefillKeyPool", "keypool/"+spec.String())
 	defer func() { finish(err) }()
 	keyID := "kms-" + uuid.NewString()
-	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeKMS, Exportable: spec.Exportable})
+	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeKMS, Exportable: spec.Exportable, RandomID: true})
 	if err != nil {
 		return false, Internal(err)
 	}

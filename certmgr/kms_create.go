@@ -2,6 +2,7 @@ package certmgr
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -87,7 +88,9 @@ func userMessage(err error) string {
 }
 
 // CreateCertificate generates a key pair in the token, or claims one from
-// the key pool of its kind (keypool.go), and returns a CSR for it. The key
+// the key pool of its kind (keypool.go), and returns a CSR for it. For an
+// account of the wrapped custody class (kms_custody.go) the key is kept in
+// the row, wrapped, instead of as a token object. The key
 // and the row are created together: if the row cannot be written, a
 // generated key's token objects are destroyed, and a pool key stays in
 // its pool.
@@ -97,22 +100,25 @@ func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCer
 		return nil, err
 	}
 	exportable := req.ExportablePrivateKey == nil || *req.ExportablePrivateKey
+	id := uuid.NewString()
+	if m.KMSKeyCustodyOf(c.AccountID) == KeyCustodyWrapped {
+		return m.createWrapped(ctx, c, id, alg, dn, sans, exportable)
+	}
 	if err := m.checkKeyQuota(ctx, m.db, c.AccountID); err != nil {
 		return nil, err
 	}
-	id := uuid.NewString()
 	if result, served, err := m.createFromPool(ctx, c, id, alg, dn, sans, exportable); served {
 		return result, err
 	}
 	keyID := "kms-" + id
-	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeKMS, Exportable: exportable})
+	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeKMS, Exportable: exportable, RandomID: true})
 	if err != nil {
 		if errors.Is(err, keystore.ErrUnsupported) {
 			return nil, InvalidParameter("KeySpec", "%s is not available on this token", alg)
 		}
 		return nil, Internal(err)
 	}
-	result, err := m.finishCreate(ctx, c, id, keyID, alg, key.ProtectionLevel, dn, sans, exportable, false)
+	result, err := m.finishCreate(ctx, c, id, keyID, alg, key.ProtectionLevel, dn, sans, exportable, false, nil)
 	if err != nil {
 		if derr := m.keys.Destroy(context.WithoutCancel(ctx), keyID); derr != nil {
 			err = fmt.Errorf("%w (and the new key %s could not be removed: %v)", err, keyID, derr)
@@ -125,9 +131,19 @@ func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCer
 // finishCreate signs the CSR with the key and writes the row. For a pool
 // key (pooled) the same transaction claims the key from its pool;
 // errPoolKeyTaken says another request claimed it first, and
-// errPoolKeyUnusable that it cannot serve.
-func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, alg keystore.Algorithm, level keystore.ProtectionLevel, dn csrgen.DN, sans []string, exportable, pooled bool) (*CreateCertificateResult, error) {
-	signer, err := m.signer(ctx, keyID)
+// errPoolKeyUnusable that it cannot serve. A wrapped-class key (wrapped
+// set) goes into the row, and the token-key quota does not count it.
+func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, alg keystore.Algorithm, level keystore.ProtectionLevel, dn csrgen.DN, sans []string, exportable, pooled bool, wrapped *keystore.WrappedKMSKey) (*CreateCertificateResult, error) {
+	var signer crypto.Signer
+	var err error
+	if wrapped != nil {
+		var s *keystore.Signer
+		if s, err = m.keys.WrappedSigner(ctx, wrapped); err == nil {
+			signer = m.hooked(keyID, s)
+		}
+	} else {
+		signer, err = m.signer(ctx, keyID)
+	}
 	if pooled && errors.Is(err, keystore.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s is not in the token", errPoolKeyUnusable, keyID)
 	}
@@ -144,10 +160,15 @@ func (m *Manager) finishCreate(ctx context.Context, c Caller, id, keyID string, 
 		ProtectionLevel: string(level), Exportable: exportable,
 		Subject: dn.String(), SANs: sans, Status: StatusPending, CSR: csr, CreatedAt: now, UpdatedAt: now,
 	}
+	if wrapped != nil {
+		row.KeyBlob = wrapped.Blob
+	}
 	auditResource(ctx, m.kmsArn(c, id))
 	err = m.db.Group(ctx, func(tx *store.Tx) error {
-		if err := m.checkKeyQuota(ctx, tx, c.AccountID); err != nil {
-			return err
+		if wrapped == nil {
+			if err := m.checkKeyQuota(ctx, tx, c.AccountID); err != nil {
+				return err
+			}
 		}
 		if !pooled {
 			return tx.InsertKMSCertificate(ctx, row)

@@ -101,7 +101,7 @@ func (m *Manager) CertificatePrivateKeySign(ctx context.Context, c Caller, r Sig
 	if in.row.Status != StatusActive {
 		return "", RuleViolation("CertificateStatus", "The certificate is %s; only an ACTIVE certificate can sign.", in.row.Status)
 	}
-	signer, err := m.keys.Signer(ctx, in.row.KeyID)
+	signer, err := m.kmsSigner(ctx, in.row)
 	if err != nil {
 		return "", Internal(err)
 	}
@@ -258,7 +258,7 @@ func (m *Manager) CertificatePrivateKeyDecrypt(ctx context.Context, c Caller, r 
 	if row.Status != StatusActive {
 		return "", RuleViolation("CertificateStatus", "The certificate is %s; only an ACTIVE certificate can decrypt.", row.Status)
 	}
-	dec, err := m.keys.Signer(ctx, row.KeyID)
+	dec, err := m.kmsSigner(ctx, row)
 	if err != nil {
 		return "", Internal(err)
 	}

@@ -33,7 +33,7 @@ func (m *Manager) ExportCertificate(ctx context.Context, c Caller, id, password 
 	if row.KeySpec == "EC_SM2" {
 		return "", RuleViolation("KeySpec", "PKCS#12 export of SM2 keys is not supported (PKCS#12 has no SM2 profile that common tools read).")
 	}
-	der, err := m.keys.Export(ctx, row.KeyID)
+	der, err := m.kmsExport(ctx, row)
 	if errors.Is(err, keystore.ErrNotExportable) {
 		return "", Forbidden("Forbidden.KeyNotExportable", "The private key of certificate %q is not exportable.", id)
 	}

@@ -165,7 +165,7 @@ func (m *Manager) DescribeCertificate(ctx context.Context, c Caller, id string) 
 	if d.Tags, err = m.KMSTagMap(ctx, c, row.ID); err != nil {
 		return nil, err
 	}
-	if d.KeyCustody, err = m.keys.Custody(ctx, row.KeyID); err != nil {
+	if d.KeyCustody, err = m.kmsCustody(ctx, row); err != nil {
 		return nil, Internal(err)
 	}
 	if row.NotBefore != nil {
@@ -237,6 +237,12 @@ func (m *Manager) DeleteCertificate(ctx context.Context, c Caller, id string) er
 	}
 	if err != nil {
 		return Internal(err)
+	}
+	if row.KeyBlob != nil {
+		// A wrapped-class key lived in the row: only this node's unwrapped
+		// object of it is left, and nothing can use it any more.
+		m.keys.ForgetWrapped(context.WithoutCancel(ctx), row.KeyID)
+		return nil
 	}
 	// The caller has its answer once the row is gone; the destroy must not
 	// be cut short by a caller who hangs up.

@@ -23,6 +23,12 @@ type Keys interface {
 	Open(ctx context.Context, aad keystore.AAD, blob []byte) ([]byte, error)
 	GenerateWrapped(ctx context.Context, alg keystore.Algorithm, owner keystore.AAD) (*keystore.WrappedKey, error)
 	ExportWrapped(ctx context.Context, w *keystore.WrappedKey, owner keystore.AAD) ([]byte, error)
+	// The wrapped custody class of KMS keys (kms_custody.go).
+	GenerateWrappedKMS(ctx context.Context, req keystore.GenerateRequest, account string) (*keystore.WrappedKMSKey, error)
+	WrappedSigner(ctx context.Context, k *keystore.WrappedKMSKey) (*keystore.Signer, error)
+	ExportWrappedKMS(ctx context.Context, k *keystore.WrappedKMSKey) ([]byte, error)
+	WrappedCustody(ctx context.Context, k *keystore.WrappedKMSKey) (*keystore.KeyCustody, error)
+	ForgetWrapped(ctx context.Context, id string)
 	Observe(fn keystore.Observer)
 }
 
@@ -49,6 +55,11 @@ type Config struct {
 	// from (keypool.go); a pool absent or of size 0 is off. RunKeyPool
 	// fills them. Entries CheckKeyPool refuses are ignored.
 	KeyPool map[PoolSpec]int
+
+	// KMSKeyCustody chooses, per account, where new KMS keys live
+	// (kms_custody.go); the zero value keeps every key in the token.
+	// Validate it with Check first: an unknown class counts as token.
+	KMSKeyCustody KMSKeyCustody
 }
 
 // DefaultMaxTokenKeysPerAccount is the quota of token-resident keys per
@@ -70,9 +81,10 @@ type Manager struct {
 	// keyQuota is MaxTokenKeysPerAccount resolved; 0: no limit.
 	keyQuota int
 
-	unaudited atomic.Uint64 // token-key uses no journal carried
-	sweep     sweepState    // orphan token-key sweep (sweep.go)
-	pool      *keyPool      // token key pool (keypool.go)
+	unaudited atomic.Uint64                 // token-key uses no journal carried
+	sweep     sweepState                    // orphan token-key sweep (sweep.go)
+	pool      *keyPool                      // token key pool (keypool.go)
+	custody   atomic.Pointer[KMSKeyCustody] // custody class of new KMS keys, per account
 
 	// signerHook, when set, wraps the token signer of every certificate,
 	// CSR and CRL certmgr signs. Only tests set it: it injects the failures a
@@ -87,10 +99,7 @@ func (m *Manager) signer(ctx context.Context, keyID string) (crypto.Signer, erro
 	if err != nil {
 		return nil, err
 	}
-	if h := m.signerHook.Load(); h != nil {
-		return (*h)(keyID, s), nil
-	}
-	return s, nil
+	return m.hooked(keyID, s), nil
 }
 
 // New returns a Manager over a keystore and a database.
@@ -114,6 +123,7 @@ func New(keys Keys, db Store, cfg Config) *Manager {
 	m := &Manager{keys: keys, db: db, region: region, now: func() time.Time { return now().UTC() }, secrets: newSecretCache(),
 		public: strings.TrimRight(cfg.PublicURL, "/"), log: log, sweep: sweepState{maxAge: cfg.OrphanMaxAge}, keyQuota: quota,
 		pool: newKeyPool(cfg.KeyPool), facts: newCertFactsCache()}
+	m.SetKMSKeyCustody(cfg.KMSKeyCustody)
 	keys.Observe(m.observeKeyUse)
 	db.SignAuditEvery(checkpointEvery, m.now, m.signCheckpoint)
 	return m

@@ -22,6 +22,11 @@ type Config struct {
 	// AllowSoftwareSM2 permits SM2 keys sealed under the KEK when the token
 	// has no SM2 mechanism. Production configs must opt in.
 	AllowSoftwareSM2 bool
+	// UnwrappedKeys bounds how many wrapped-class KMS keys stay unwrapped
+	// in the token (as session objects) between uses, least recently used
+	// first out (default DefaultUnwrappedKeys). Each miss costs a KEK
+	// decryption and a C_UnwrapKey.
+	UnwrappedKeys int
 	// SM2 names vendor mechanism codes for tokens with native SM2. When
 	// KeyGen is zero or the token does not list it, software SM2 is used
 	// (if allowed).
@@ -48,11 +53,17 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.MaxSessions <= 0 {
 		out.MaxSessions = 2 * runtime.GOMAXPROCS(0)
 	}
+	if out.UnwrappedKeys <= 0 {
+		out.UnwrappedKeys = DefaultUnwrappedKeys
+	}
 	if out.MaxConcurrentKeygen <= 0 {
 		out.MaxConcurrentKeygen = runtime.GOMAXPROCS(0)
 	}
 	return out, nil
 }
+
+// DefaultUnwrappedKeys is Config.UnwrappedKeys when unset.
+const DefaultUnwrappedKeys = 256
 
 // Algorithm is a key algorithm and size.
 type Algorithm string

@@ -30,7 +30,10 @@ const (
 // `certcustody token keys`, so its JSON names are part of the contract.
 //
 // For a TOKEN key the flags are the private (or secret) key object's own
-// attributes. For a SEALED key no token object holds the key, so the key
+// attributes. For a WRAPPED key (wrapped_kms.go) they are those of the
+// session object the key is unwrapped into for use, as the token reports
+// them: NeverExtractable and AlwaysSensitive are false, since the key was
+// extractable to be wrapped, and Note says so. For a SEALED key no token object holds the key, so the key
 // flags (Sensitive, AlwaysSensitive, NeverExtractable, Local, Extractable)
 // are false and AllowedMechanisms is empty: the token vouches for none of
 // them, and the KEK's attributes are deliberately not reported as the
@@ -57,9 +60,13 @@ type KeyCustody struct {
 	Modifiable        bool     `json:"Modifiable"`        // CKA_MODIFIABLE
 	AllowedMechanisms []string `json:"AllowedMechanisms"` // CKA_ALLOWED_MECHANISMS, sorted by name
 
-	Exportable  bool       `json:"Exportable"`            // whether Export can ever succeed
-	SealedUnder string     `json:"SealedUnder,omitempty"` // SEALED keys: the KEK's key ID
-	CreatedAt   *time.Time `json:"CreatedAt,omitempty"`   // when recorded at creation (see objectLabel)
+	Exportable  bool   `json:"Exportable"`            // whether Export can ever succeed
+	SealedUnder string `json:"SealedUnder,omitempty"` // SEALED and WRAPPED keys: the KEK's key ID
+	// WrappedUnder names the wrapping key a WRAPPED key is kept under.
+	WrappedUnder string `json:"WrappedUnder,omitempty"`
+	// Note says in words what the class cannot prove (WRAPPED keys).
+	Note      string     `json:"Note,omitempty"`
+	CreatedAt *time.Time `json:"CreatedAt,omitempty"` // when recorded at creation (see objectLabel)
 }
 
 // Custody reads a key's custody attributes live from the token.
@@ -76,29 +83,14 @@ func (s *Store) Custody(ctx context.Context, id string) (*KeyCustody, error) {
 	return c, err
 }
 
-// keyObjects returns the objects of a key, from the handle cache when it
-// has them (a stale handle makes withSession flush and retry).
+// keyObjects returns the token objects of a key, from the index when it
+// has them (index.go says when it checks them), else found once and indexed.
 func (s *Store) keyObjects(ctx context.Context, sh pkcs11.SessionHandle, id string) (map[uint]pkcs11.ObjectHandle, error) {
-	s.mu.RLock()
-	e := s.handles[id]
-	s.mu.RUnlock()
-	switch {
-	case e != nil && e.soft != nil:
-		return map[uint]pkcs11.ObjectHandle{pkcs11.CKO_DATA: e.data}, nil
-	case e != nil && e.pub != 0:
-		return map[uint]pkcs11.ObjectHandle{pkcs11.CKO_PRIVATE_KEY: e.priv, pkcs11.CKO_PUBLIC_KEY: e.pub}, nil
-	}
-	objs, err := s.findObjects(ctx, sh, id)
+	e, err := s.entryOf(ctx, sh, id)
 	if err != nil {
 		return nil, err
 	}
-	if len(objs) == 0 {
-		if !s.pool.loggedIn(sh) {
-			return nil, fmt.Errorf("keystore: find %s: %w", id, pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN))
-		}
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	return objs, nil
+	return e.objects(), nil
 }
 
 // ListKeys enumerates every token object whose key ID follows our scheme
@@ -158,7 +150,7 @@ func (s *Store) findEvery(ctx context.Context, sh pkcs11.SessionHandle) ([]pkcs1
 		return nil, err
 	}
 	defer release()
-	if err := s.ctx.FindObjectsInit(sh, nil); err != nil {
+	if err := s.findInit(sh, nil); err != nil {
 		return nil, fmt.Errorf("keystore: list token objects: %w", err)
 	}
 	var all []pkcs11.ObjectHandle
@@ -415,7 +407,9 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 		defer release()
 		count := 0
 		for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_DATA} {
-			if err := s.ctx.FindObjectsInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class)}); err != nil {
+			// Token objects only: unwrapped wrapped-class keys are session
+			// objects.
+			if err := s.findInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class), pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true)}); err != nil {
 				return err
 			}
 			for {

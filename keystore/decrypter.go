@@ -93,14 +93,11 @@ func (k *Signer) decryptRawOAEP(msg []byte, size int, o *rsa.OAEPOptions) ([]byt
 
 func (k *Signer) tokenDecrypt(mech *pkcs11.Mechanism, msg []byte) ([]byte, error) {
 	var pt []byte
-	err := k.s.withSession(k.ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		e, err := k.s.lookup(k.ctx, sh, k.id)
-		if err != nil {
-			return err
-		}
-		if err := k.s.ctx.DecryptInit(sh, []*pkcs11.Mechanism{mech}, e.priv); err != nil {
+	err := k.withKey(func(sh pkcs11.SessionHandle, priv pkcs11.ObjectHandle) error {
+		if err := k.s.ctx.DecryptInit(sh, []*pkcs11.Mechanism{mech}, priv); err != nil {
 			return fmt.Errorf("keystore: decrypt with %s: %w", k.id, err)
 		}
+		var err error
 		pt, err = k.s.ctx.Decrypt(sh, msg)
 		if err != nil {
 			return fmt.Errorf("keystore: decrypt with %s: %w", k.id, err)

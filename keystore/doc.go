@@ -8,16 +8,25 @@
 // custody report read back from the token's own attributes.
 //
 // Callers name keys by our key ID (stored as CKA_ID and CKA_LABEL); they never
-// see a session, an object handle or an attribute. Handles are a per-process
-// cache, re-found by CKA_ID whenever the token invalidates them.
+// see a session, an object handle or an attribute. Handles live in an ID →
+// handle index read from the token once when the Store opens and kept
+// current by its own generations and destructions (index.go): no request
+// path searches the token, whose finds are linear in its object count.
+// A stale handle (a key another node destroyed) is checked and dropped, and
+// then every entry is checked once before its next use, so a destroyed
+// key is not found, never another key.
+//
+// KMS keys of the wrapped custody class (wrapped_kms.go) are no token
+// objects: they are kept by the caller wrapped under the wrapping key and
+// sealed under the KEK, and unwrapped into session objects for use.
 //
 // # Sessions and concurrency
 //
 // A Store is safe for concurrent use. It keeps one logged-in session for the
 // life of the Store (so the login survives an idle pool) and a pool of at
 // most Config.MaxSessions sessions for operations. When the token reports a
-// lost session or login, the Store re-opens, logs in again, flushes its
-// handle cache and retries the operation once, so callers do not see
+// lost session or login, the Store re-opens, logs in again, rebuilds its
+// index and retries the operation once, so callers do not see
 // transient session loss. Key generation has its own concurrency cap.
 //
 // SoftHSM 2.6.1 cannot find objects while another thread creates or

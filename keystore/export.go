@@ -34,14 +34,7 @@ func (s *Store) export(ctx context.Context, id string) ([]byte, error) {
 			soft = e.soft
 			return nil
 		}
-		a, err := s.ctx.GetAttributeValue(sh, e.priv, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, nil)})
-		if err != nil {
-			return fmt.Errorf("keystore: read CKA_EXTRACTABLE of %s: %w", id, err)
-		}
-		if !attrBool(a[0]) {
-			return fmt.Errorf("%w: %s", ErrNotExportable, id)
-		}
-		wrapped, kek, err = s.wrapUnderTransportKey(sh, e.priv)
+		wrapped, kek, err = s.exportObject(sh, id, e.priv)
 		return err
 	})
 	if err != nil {
@@ -50,6 +43,26 @@ func (s *Store) export(ctx context.Context, id string) ([]byte, error) {
 	if soft != nil {
 		return s.exportSoftwareSM2(ctx, id, soft)
 	}
+	return exportedDER(id, wrapped, kek)
+}
+
+// exportObject wraps private key object h of key id under a transport key
+// if the token says the object is extractable; the token itself refuses
+// an unextractable one too (wrapUnderTransportKey).
+func (s *Store) exportObject(sh pkcs11.SessionHandle, id string, h pkcs11.ObjectHandle) (wrapped, kek []byte, err error) {
+	a, err := s.ctx.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, nil)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("keystore: read CKA_EXTRACTABLE of %s: %w", id, err)
+	}
+	if !attrBool(a[0]) {
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotExportable, id)
+	}
+	return s.wrapUnderTransportKey(sh, h)
+}
+
+// exportedDER undoes the transport wrap of an exported key and clears the
+// transport key.
+func exportedDER(id string, wrapped, kek []byte) ([]byte, error) {
 	defer clear(kek)
 	der, err := aesKeyUnwrapPad(kek, wrapped)
 	if err != nil {

@@ -8,33 +8,134 @@ import (
 	"crypto/rsa"
 	"encoding/asn1"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/big"
 
 	"github.com/miekg/pkcs11"
 )
 
-// lookup returns the cached entry for id, finding it in the token on a miss.
+// lookup returns the entry of key id, ready for use (its public key or
+// sealed record read): from the index with its handle verified, or found
+// in the token once and indexed (entryOf). A key the token no longer holds
+// is ErrNotFound.
 func (s *Store) lookup(ctx context.Context, sh pkcs11.SessionHandle, id string) (*keyEntry, error) {
-	s.mu.RLock()
-	e := s.handles[id]
-	s.mu.RUnlock()
-	if e != nil {
-		return e, nil
+	e, err := s.entryOf(ctx, sh, id)
+	if err != nil || e.public != nil {
+		return e, err
 	}
-	e, err := s.findEntry(ctx, sh, id)
+	full, err := s.complete(sh, e)
+	if err == nil {
+		return full, nil
+	}
+	if handleStale(err) || errors.Is(err, ErrNotFound) {
+		// Half a key: another node is destroying it, or a failed
+		// generation left it. Nothing of it can be used.
+		s.unindex(id, e)
+		return nil, fmt.Errorf("%w: %s (incomplete in the token)", ErrNotFound, id)
+	}
+	return nil, err
+}
+
+// entryOf returns the index entry of id: as it is while trusted, else with
+// its handle checked first (index.go). When the index has no entry, or a
+// stale one, it finds the key in the token (one C_FindObjects) and indexes
+// what it found.
+func (s *Store) entryOf(ctx context.Context, sh pkcs11.SessionHandle, id string) (*keyEntry, error) {
+	epoch := s.trustEpoch.Load()
+	if e, trusted := s.indexedTrusted(id); e != nil {
+		if trusted {
+			return e, nil
+		}
+		ok, err := s.verify(sh, e)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			s.trust(e, epoch)
+			return e, nil
+		}
+		// Gone, or the handle names another object now: find it again.
+		s.unindex(id, e)
+		s.staleHandles.Add(1)
+	}
+	objs, err := s.findObjects(ctx, sh, id)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.handles[id] = e
-	s.mu.Unlock()
+	if len(objs) == 0 {
+		// A session that lost its login sees no private objects and gets
+		// no error for it: report the lost login so the caller recovers.
+		if !s.pool.loggedIn(sh) {
+			return nil, fmt.Errorf("keystore: find %s: %w", id, pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN))
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	e := &keyEntry{id: id, data: objs[pkcs11.CKO_DATA], priv: objs[pkcs11.CKO_PRIVATE_KEY], pub: objs[pkcs11.CKO_PUBLIC_KEY]}
+	if h, ok := objs[pkcs11.CKO_SECRET_KEY]; ok && e.priv == 0 {
+		e.priv, e.secret = h, true
+	}
+	s.index(e, epoch)
 	return e, nil
 }
 
-// findObjects returns every object of a key, by class: key objects by
-// CKA_ID, and the sealed record of a software SM2 key (a data object, which
-// has no CKA_ID in PKCS#11) by CKA_APPLICATION and CKA_LABEL.
+// objects returns the token objects of an entry by class.
+func (e *keyEntry) objects() map[uint]pkcs11.ObjectHandle {
+	out := map[uint]pkcs11.ObjectHandle{}
+	for class, h := range map[uint]pkcs11.ObjectHandle{pkcs11.CKO_DATA: e.data, pkcs11.CKO_PUBLIC_KEY: e.pub} {
+		if h != 0 {
+			out[class] = h
+		}
+	}
+	if e.priv != 0 {
+		if e.secret {
+			out[pkcs11.CKO_SECRET_KEY] = e.priv
+		} else {
+			out[pkcs11.CKO_PRIVATE_KEY] = e.priv
+		}
+	}
+	return out
+}
+
+// complete reads what an index entry lacks (the public key, or the sealed
+// record) and indexes the completed entry in its place. A key without a
+// private and a public object (or a sealed record) is ErrNotFound.
+func (s *Store) complete(sh pkcs11.SessionHandle, e *keyEntry) (*keyEntry, error) {
+	full := *e
+	switch {
+	case e.secret:
+		return e, nil
+	case e.data != 0:
+		rec, pub, err := s.readSoftwareRecord(sh, e.data)
+		if err != nil {
+			return nil, err
+		}
+		full.soft, full.alg, full.public = rec, SM2, pub
+	case e.priv != 0 && e.pub != 0:
+		pub, alg, err := s.readPublic(sh, e.pub)
+		if err != nil {
+			if handleStale(err) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("keystore: read public key %s: %w", e.id, err)
+		}
+		full.public, full.alg = pub, alg
+	default:
+		return nil, ErrNotFound
+	}
+	s.mu.Lock()
+	if s.handles[e.id] == e {
+		full.epoch = e.epoch
+		s.handles[e.id] = &full
+	}
+	s.mu.Unlock()
+	return &full, nil
+}
+
+// findObjects returns every token object of a key, by class: key objects
+// by CKA_ID, or else the sealed record of a software SM2 key (a data
+// object, which has no CKA_ID in PKCS#11) by CKA_APPLICATION and
+// CKA_LABEL.
 func (s *Store) findObjects(ctx context.Context, sh pkcs11.SessionHandle, id string) (map[uint]pkcs11.ObjectHandle, error) {
 	release, err := s.objLock.acquire(ctx, lockFind)
 	if err != nil {
@@ -42,7 +143,7 @@ func (s *Store) findObjects(ctx context.Context, sh pkcs11.SessionHandle, id str
 	}
 	defer release()
 	out := map[uint]pkcs11.ObjectHandle{}
-	byID, err := s.findAll(sh, pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(id)))
+	byID, err := s.findAll(sh, pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(id)), pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true))
 	if err != nil {
 		return nil, fmt.Errorf("keystore: find %s: %w", id, err)
 	}
@@ -53,8 +154,12 @@ func (s *Store) findObjects(ctx context.Context, sh pkcs11.SessionHandle, id str
 		}
 		out[uint(bytesToUint(attrs[0].Value))] = h
 	}
+	if len(out) > 0 {
+		return out, nil // a key's ID is either key objects or a sealed record
+	}
 	data, err := s.findAll(sh, pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA),
-		pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, sm2Application), pkcs11.NewAttribute(pkcs11.CKA_LABEL, id))
+		pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, sm2Application), pkcs11.NewAttribute(pkcs11.CKA_LABEL, id),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true))
 	if err != nil {
 		return nil, fmt.Errorf("keystore: find %s: %w", id, err)
 	}
@@ -67,7 +172,7 @@ func (s *Store) findObjects(ctx context.Context, sh pkcs11.SessionHandle, id str
 // findAll returns up to 8 objects matching the template; a key has at most
 // three.
 func (s *Store) findAll(sh pkcs11.SessionHandle, template ...*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
-	if err := s.ctx.FindObjectsInit(sh, template); err != nil {
+	if err := s.findInit(sh, template); err != nil {
 		return nil, err
 	}
 	hs, _, err := s.ctx.FindObjects(sh, 8)
@@ -75,37 +180,6 @@ func (s *Store) findAll(sh pkcs11.SessionHandle, template ...*pkcs11.Attribute) 
 		err = ferr
 	}
 	return hs, err
-}
-
-func (s *Store) findEntry(ctx context.Context, sh pkcs11.SessionHandle, id string) (*keyEntry, error) {
-	objs, err := s.findObjects(ctx, sh, id)
-	if err != nil {
-		return nil, err
-	}
-	e := &keyEntry{id: id}
-	if h, ok := objs[pkcs11.CKO_DATA]; ok {
-		rec, pub, err := s.readSoftwareRecord(sh, h)
-		if err != nil {
-			return nil, err
-		}
-		e.data, e.soft, e.alg, e.public = h, rec, SM2, pub
-		return e, nil
-	}
-	priv, okPriv := objs[pkcs11.CKO_PRIVATE_KEY]
-	pub, okPub := objs[pkcs11.CKO_PUBLIC_KEY]
-	if !okPriv || !okPub {
-		// A session that lost its login sees no private objects and gets
-		// no error for it: report the lost login so the caller recovers.
-		if !s.pool.loggedIn(sh) {
-			return nil, fmt.Errorf("keystore: find %s: %w", id, pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN))
-		}
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	e.priv, e.pub = priv, pub
-	if e.public, e.alg, err = s.readPublic(sh, pub); err != nil {
-		return nil, fmt.Errorf("keystore: read public key %s: %w", id, err)
-	}
-	return e, nil
 }
 
 // readPublic turns a token public-key object into a Go public key.

@@ -17,6 +17,13 @@ type GenerateRequest struct {
 	Algorithm  Algorithm // RSA_*, EC_P256/384/521 or EC_SM2
 	Purpose    Purpose   // fixes the template
 	Exportable bool      // CKA_EXTRACTABLE for PurposeKMS; ignored (false) otherwise
+	// RandomID says the caller drew ID at random (certmgr's "kms-<uuid>"
+	// and "ca-<uuid>": 122 random bits), so no other node can have made a
+	// key with it: the first attempt checks the index only, not the token
+	// (a find is linear in the token's object count). Without it, and on
+	// every retry, a find by CKA_ID proves the ID free (or, on a retry,
+	// removes what the failed attempt left).
+	RandomID bool
 }
 
 // Key describes a generated key.
@@ -70,7 +77,7 @@ func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error)
 	err = s.withSession(ctx, func(sh pkcs11.SessionHandle, retry bool) error {
 		// A retry after a lost session removes what the first attempt may
 		// have left, so the retry cannot create a duplicate ID.
-		if err := s.ensureAbsent(ctx, sh, req.ID, retry); err != nil {
+		if err := s.checkAbsent(ctx, sh, req, retry); err != nil {
 			return err
 		}
 		var pubH, privH pkcs11.ObjectHandle
@@ -108,9 +115,7 @@ func (s *Store) generate(ctx context.Context, req GenerateRequest) (*Key, error)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.handles[req.ID] = entry
-	s.mu.Unlock()
+	s.index(entry, s.trustEpoch.Load()) // made just now: right whatever went stale before
 	return &Key{ID: req.ID, Algorithm: req.Algorithm, Public: entry.public, ProtectionLevel: ProtectionHSM}, nil
 }
 
@@ -134,20 +139,14 @@ func (s *Store) Destroy(ctx context.Context, id string) error {
 }
 
 func (s *Store) destroy(ctx context.Context, id string) error {
-	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
-		objs, err := s.findObjects(ctx, sh, id)
+	return s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
+		objs, err := s.keyObjects(ctx, sh, id)
 		if err != nil {
 			return err
 		}
-		if len(objs) == 0 {
-			return fmt.Errorf("%w: %s", ErrNotFound, id)
-		}
+		s.unindex(id, nil)
 		return s.destroyObjects(ctx, sh, id, objs)
 	})
-	s.mu.Lock()
-	delete(s.handles, id)
-	s.mu.Unlock()
-	return err
 }
 
 // destroyObjects destroys token objects of one key under the destroy lock.
@@ -160,6 +159,19 @@ func (s *Store) destroyObjects(ctx context.Context, sh pkcs11.SessionHandle, id 
 		}
 		return nil
 	})
+}
+
+// checkAbsent is the check before a generation: for a random ID on a first
+// attempt the index alone (see GenerateRequest.RandomID), otherwise
+// ensureAbsent.
+func (s *Store) checkAbsent(ctx context.Context, sh pkcs11.SessionHandle, req GenerateRequest, retry bool) error {
+	if req.RandomID && !retry {
+		if s.indexed(req.ID) != nil {
+			return fmt.Errorf("%w: %s", ErrKeyExists, req.ID)
+		}
+		return nil
+	}
+	return s.ensureAbsent(ctx, sh, req.ID, retry)
 }
 
 // ensureAbsent checks that the token holds no object of id. With cleanup,
@@ -186,7 +198,8 @@ func (s *Store) ensureAbsent(ctx context.Context, sh pkcs11.SessionHandle, id st
 	return nil
 }
 
-// Exists reports whether the token holds a key with this ID.
+// Exists reports whether the token holds a key with this ID. It asks the
+// token (a find), not the index: it is for checks and tests, not requests.
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 	var found bool
 	err := s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {

@@ -22,13 +22,14 @@ const (
 	OpUnseal          Op = "unseal"           // a secret decrypted under the KEK
 	OpGenerateWrapped Op = "generate-wrapped" // a leaf key made in a session and wrapped under the wrap key
 	OpExportWrapped   Op = "export-wrapped"   // a wrapped leaf key unwrapped for its owner
+	OpUnwrap          Op = "unwrap"           // a wrapped-class KMS key unwrapped into a session object for use
 )
 
 // KeyUse is one use of a token key, as reported to observers. It never
 // holds key material or data.
 type KeyUse struct {
 	Op        Op
-	KeyID     string // our key ID; for seal/unseal the KEK, for wrapped keys the wrap key
+	KeyID     string // our key ID; for seal/unseal the KEK, for wrapped leaf keys the wrap key
 	Mechanism string // the PKCS#11 mechanism (or "SM2-software")
 	Err       error  // nil when the use succeeded
 }

@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -26,38 +27,55 @@ type serviceKeys struct {
 	kekVersion uint32 // newest KEK; Seal uses it, Open uses the blob's
 }
 
-// ensureServiceKeys finds the newest KEK and the wrapping key, creating them
-// on a fresh token.
+// ensureServiceKeys finds the newest KEK, the wrapping key and the audit
+// key in the index built at open, creating them on a fresh token. A key
+// the index lacks is looked for in the token once more before it is
+// created (another node may be creating it right now).
 func (s *Store) ensureServiceKeys(ctx context.Context) error {
 	return s.withSession(ctx, func(sh pkcs11.SessionHandle, _ bool) error {
+		absent := func(id string) (bool, error) {
+			if s.indexed(id) != nil {
+				return false, nil
+			}
+			objs, err := s.findObjects(ctx, sh, id)
+			return len(objs) == 0, err
+		}
 		var v uint32
-		for {
-			objs, err := s.findObjects(ctx, sh, kekID(v+1))
-			if err != nil {
-				return err
-			}
-			if len(objs) == 0 {
-				break
-			}
+		for s.indexed(kekID(v+1)) != nil {
 			v++
 		}
 		if v == 0 {
-			if err := s.createSecretKey(ctx, sh, kekID(1), true, false, pkcs11.CKM_AES_GCM); err != nil {
+			none, err := absent(kekID(1))
+			if err != nil {
 				return err
 			}
+			if none {
+				if err := s.createSecretKey(ctx, sh, kekID(1), true, false, pkcs11.CKM_AES_GCM); err != nil {
+					return err
+				}
+			}
 			v = 1
+			// A KEK made by another node after our scan may have later
+			// versions too.
+			for !none {
+				if none, err = absent(kekID(v + 1)); err != nil {
+					return err
+				} else if !none {
+					v++
+				}
+			}
 		}
 		s.service.kekVersion = v
-		objs, err := s.findObjects(ctx, sh, wrapKeyID)
+		none, err := absent(wrapKeyID)
 		if err != nil {
 			return err
 		}
-		if len(objs) == 0 {
+		if none {
 			if err := s.createSecretKey(ctx, sh, wrapKeyID, false, true, pkcs11.CKM_AES_KEY_WRAP_PAD); err != nil {
 				return err
 			}
 		}
-		if objs, err = s.findObjects(ctx, sh, AuditKeyID); err != nil || len(objs) > 0 {
+		if none, err = absent(AuditKeyID); err != nil || !none {
 			return err
 		}
 		pubT, privT, mech, err := keyTemplates(AuditKeyID, objectLabel(AuditKeyID, time.Now()), ECP256, PurposeSign, false)
@@ -107,29 +125,20 @@ func (s *Store) RotateKEK(ctx context.Context) (uint32, error) {
 	return next, nil
 }
 
-// secretHandle returns the (cached) handle of a service secret key.
+// secretHandle returns the handle of a service secret key, from the index
+// (checked as index.go says) or found once.
 func (s *Store) secretHandle(ctx context.Context, sh pkcs11.SessionHandle, id string) (pkcs11.ObjectHandle, error) {
-	s.mu.RLock()
-	e := s.handles[id]
-	s.mu.RUnlock()
-	if e != nil {
-		return e.priv, nil
-	}
-	objs, err := s.findObjects(ctx, sh, id)
+	e, err := s.entryOf(ctx, sh, id)
 	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return 0, fmt.Errorf("%w: service key %s", ErrNotFound, id)
+		}
 		return 0, err
 	}
-	h, ok := objs[pkcs11.CKO_SECRET_KEY]
-	if !ok {
-		if !s.pool.loggedIn(sh) {
-			return 0, fmt.Errorf("keystore: find %s: %w", id, pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN))
-		}
-		return 0, fmt.Errorf("%w: service key %s", ErrNotFound, id)
+	if !e.secret {
+		return 0, fmt.Errorf("%w: service key %s is not a secret key", ErrNotFound, id)
 	}
-	s.mu.Lock()
-	s.handles[id] = &keyEntry{id: id, priv: h}
-	s.mu.Unlock()
-	return h, nil
+	return e.priv, nil
 }
 
 // Rand returns a reader over the token's random number generator.

@@ -115,22 +115,23 @@ func (p *sessionPool) put(s pooled, lost bool) {
 }
 
 // recover re-establishes the login after the token reported a lost session
-// or login. Sessions from before are re-checked before reuse.
-func (p *sessionPool) recover(seen uint64) error {
+// or login. Sessions from before are re-checked before reuse. recovered is
+// false when another goroutine had already recovered.
+func (p *sessionPool) recover(seen uint64) (recovered bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.gen != seen && p.alive(p.login) {
-		return nil // another goroutine already recovered
+		return false, nil // another goroutine already recovered
 	}
 	p.gen++
 	if !p.alive(p.login) {
-		return p.relogin()
+		return true, p.relogin()
 	}
 	// The session survived but the login did not (CKR_USER_NOT_LOGGED_IN).
 	if err := p.ctx.Login(p.login, pkcs11.CKU_USER, p.pin); err != nil && !isCKR(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
-		return fmt.Errorf("%w: %v", ErrLogin, err)
+		return true, fmt.Errorf("%w: %v", ErrLogin, err)
 	}
-	return nil
+	return true, nil
 }
 
 // close closes every session this pool opened.
@@ -161,7 +162,7 @@ func (p *sessionPool) ping() (recovered bool, err error) {
 	if err != nil && !sessionLost(err) {
 		return false, fmt.Errorf("keystore: C_GetSessionInfo: %w", err)
 	}
-	if err := p.recover(gen); err != nil {
+	if _, err := p.recover(gen); err != nil {
 		return true, fmt.Errorf("keystore: recover token session: %w", err)
 	}
 	p.mu.Lock()

@@ -25,6 +25,9 @@ type Signer struct {
 	id  string
 	alg Algorithm
 	pub crypto.PublicKey
+	// wrapped is set for a wrapped-class key: each token call runs on its
+	// unwrapped session object instead of a token object.
+	wrapped *WrappedKMSKey
 }
 
 var (
@@ -87,16 +90,28 @@ func (k *Signer) SignDigest(rand io.Reader, e []byte) (sig []byte, err error) {
 	return k.s.sm2SignDigest(k.ctx, k.id, rand, e)
 }
 
-func (k *Signer) tokenSign(mech *pkcs11.Mechanism, input []byte) ([]byte, error) {
-	var sig []byte
-	err := k.s.withSession(k.ctx, func(sh pkcs11.SessionHandle, _ bool) error {
+// withKey runs fn with the private key object: the token key's indexed
+// handle, or a wrapped-class key's unwrapped session object.
+func (k *Signer) withKey(fn func(sh pkcs11.SessionHandle, priv pkcs11.ObjectHandle) error) error {
+	if k.wrapped != nil {
+		return k.s.withUnwrapped(k.ctx, k.wrapped, fn)
+	}
+	return k.s.withSession(k.ctx, func(sh pkcs11.SessionHandle, _ bool) error {
 		e, err := k.s.lookup(k.ctx, sh, k.id)
 		if err != nil {
 			return err
 		}
-		if err := k.s.ctx.SignInit(sh, []*pkcs11.Mechanism{mech}, e.priv); err != nil {
+		return fn(sh, e.priv)
+	})
+}
+
+func (k *Signer) tokenSign(mech *pkcs11.Mechanism, input []byte) ([]byte, error) {
+	var sig []byte
+	err := k.withKey(func(sh pkcs11.SessionHandle, priv pkcs11.ObjectHandle) error {
+		if err := k.s.ctx.SignInit(sh, []*pkcs11.Mechanism{mech}, priv); err != nil {
 			return fmt.Errorf("keystore: sign with %s: %w", k.id, err)
 		}
+		var err error
 		sig, err = k.s.ctx.Sign(sh, input)
 		if err != nil {
 			return fmt.Errorf("keystore: sign with %s: %w", k.id, err)

@@ -67,7 +67,7 @@ func (s *Store) generateSM2(ctx context.Context, req GenerateRequest) (*Key, err
 	}
 	var h pkcs11.ObjectHandle
 	err = s.withSession(ctx, func(sh pkcs11.SessionHandle, retry bool) error {
-		if err := s.ensureAbsent(ctx, sh, req.ID, retry); err != nil {
+		if err := s.checkAbsent(ctx, sh, req, retry); err != nil {
 			return err
 		}
 		err := s.locked(ctx, lockCreate, func() (err error) {
@@ -90,9 +90,7 @@ func (s *Store) generateSM2(ctx context.Context, req GenerateRequest) (*Key, err
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.handles[req.ID] = &keyEntry{id: req.ID, alg: SM2, data: h, public: &priv.PublicKey, soft: rec}
-	s.mu.Unlock()
+	s.index(&keyEntry{id: req.ID, alg: SM2, data: h, public: &priv.PublicKey, soft: rec}, s.trustEpoch.Load())
 	return &Key{ID: req.ID, Algorithm: SM2, Public: &sm2.PublicKey{Curve: priv.Curve, X: priv.X, Y: priv.Y}, ProtectionLevel: ProtectionSoftware}, nil
 }
 

@@ -20,7 +20,23 @@ type Store struct {
 	mechs  map[uint]bool
 
 	mu      sync.RWMutex
-	handles map[string]*keyEntry // by key ID; flushed on recovery
+	handles map[string]*keyEntry // the ID → handle index (index.go), by key ID
+	// indexEpoch counts index builds; an entry records the epoch it was
+	// indexed in, so a build keeps entries indexed while it scanned.
+	indexEpoch uint64
+	// droppedDuring, while a build scans, names the keys unindexed since
+	// it began (the scan may have seen them).
+	droppedDuring map[string]bool
+	buildMu       sync.Mutex // one index build at a time
+	finds         atomic.Uint64
+	staleHandles  atomic.Uint64
+	// trustEpoch moves each time a token call meets a stale handle; an
+	// entry is trusted without a check while its trusted field equals it
+	// (index.go).
+	trustEpoch  atomic.Uint64
+	indexBuilds atomic.Uint64
+
+	unwrapped *unwrapCache // wrapped-class KMS keys unwrapped for use (wrapped_kms.go)
 
 	// oaepSHA256 is 0 until probed, 1 when the token accepts OAEP with
 	// SHA-256 parameters, 2 when it refuses them (SoftHSM 2.6.1).
@@ -45,12 +61,16 @@ type keyEntry struct {
 	alg       Algorithm
 	priv, pub pkcs11.ObjectHandle
 	data      pkcs11.ObjectHandle // sealed scalar of a software SM2 key
-	public    crypto.PublicKey
-	soft      *softwareRecord // set for software SM2 keys
+	secret    bool                // priv is a secret key (a service key)
+	public    crypto.PublicKey    // nil until the key's first use
+	soft      *softwareRecord     // set for software SM2 keys
+	epoch     uint64              // Store.indexEpoch when indexed
+	trusted   uint64              // Store.trustEpoch when last known right; guarded by Store.mu
 }
 
-// Open loads the module, finds the token by label, logs in and makes sure
-// the service keys (KEK, wrapping key) exist.
+// Open loads the module, finds the token by label, logs in, builds the ID →
+// handle index (one pass over the token's objects; see index.go) and makes
+// sure the service keys (KEK, wrapping key, audit key) exist.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
@@ -86,6 +106,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return fail(err)
 	}
 	if s.pool, err = newSessionPool(p11, slot, c.PIN, max); err != nil {
+		return fail(err)
+	}
+	s.unwrapped = newUnwrapCache(c.UnwrappedKeys)
+	if err := s.buildIndex(ctx); err != nil {
 		return fail(err)
 	}
 	if err := s.ensureServiceKeys(ctx); err != nil {
@@ -156,9 +180,20 @@ func pctAll(s string) string {
 }
 
 // withSession runs fn on a pooled session. When the token reports a lost
-// session or login, it recovers and runs fn once more (retry=true); a stale
-// object handle flushes the handle cache and also earns one retry.
+// session or login, it recovers, rebuilds the index (a lost login ends the
+// handles of private objects) and runs fn once more (retry=true). A stale
+// object handle also earns one retry: the retry's lookup verifies the
+// handle, drops it and finds the key again (index.go).
 func (s *Store) withSession(ctx context.Context, fn func(sh pkcs11.SessionHandle, retry bool) error) error {
+	return s.session(ctx, true, fn)
+}
+
+// withSessionNoReindex is withSession for the index build itself.
+func (s *Store) withSessionNoReindex(ctx context.Context, fn func(sh pkcs11.SessionHandle, retry bool) error) error {
+	return s.session(ctx, false, fn)
+}
+
+func (s *Store) session(ctx context.Context, reindex bool, fn func(sh pkcs11.SessionHandle, retry bool) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -173,12 +208,18 @@ func (s *Store) withSession(ctx context.Context, fn func(sh pkcs11.SessionHandle
 		if attempt > 0 || (!lost && !handleStale(err)) {
 			return err
 		}
-		s.flushHandles()
+		if handleStale(err) {
+			// Some indexed handle no longer names its object: check every
+			// entry once before its next use, this retry's first.
+			s.trustEpoch.Add(1)
+		}
 		s.recoveries.Add(1)
 		if lost {
-			if rerr := s.pool.recover(ps.gen); rerr != nil {
+			recovered, rerr := s.pool.recover(ps.gen)
+			if rerr != nil {
 				return fmt.Errorf("keystore: recover token session: %w (after %v)", rerr, err)
 			}
+			s.afterRecovery(ctx, recovered, reindex)
 		}
 		if ctx.Err() != nil {
 			return err
@@ -186,8 +227,14 @@ func (s *Store) withSession(ctx context.Context, fn func(sh pkcs11.SessionHandle
 	}
 }
 
-func (s *Store) flushHandles() {
-	s.mu.Lock()
-	s.handles = map[string]*keyEntry{}
-	s.mu.Unlock()
+// afterRecovery runs after the session pool recovered from a lost session
+// or login. Unwrapped session objects died with their sessions. The call
+// that did the recovery rebuilds the index: the others retry on the old
+// one, whose stale handles their lookups verify and find again.
+func (s *Store) afterRecovery(ctx context.Context, recovered, reindex bool) {
+	s.unwrapped.flush()
+	if recovered && reindex {
+		// A failed rebuild leaves the old index, which lookups verify.
+		_ = s.buildIndex(ctx)
+	}
 }

@@ -74,6 +74,16 @@ func (s *Store) generateWrapped(ctx context.Context, alg Algorithm, owner AAD) (
 	return out, err
 }
 
+// unwrapPrivate unwraps an end-entity key blob under the wrapping key wk
+// into a session object with the attributes of template.
+func (s *Store) unwrapPrivate(sh pkcs11.SessionHandle, wk pkcs11.ObjectHandle, blob []byte, template []*pkcs11.Attribute) (pkcs11.ObjectHandle, error) {
+	h, err := s.ctx.UnwrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}, wk, blob, template)
+	if err != nil {
+		return 0, fmt.Errorf("keystore: unwrap end-entity key: %w", err)
+	}
+	return h, nil
+}
+
 // sessionTemplate turns a key template into a session-object template.
 func sessionTemplate(t []*pkcs11.Attribute) []*pkcs11.Attribute {
 	out := make([]*pkcs11.Attribute, 0, len(t))
@@ -124,7 +134,7 @@ func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]
 		if err != nil {
 			return err
 		}
-		h, err := s.ctx.UnwrapKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}, wk, w.Blob, []*pkcs11.Attribute{
+		h, err := s.unwrapPrivate(sh, wk, w.Blob, []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, keyType),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
@@ -140,7 +150,7 @@ func (s *Store) exportWrapped(ctx context.Context, w *WrappedKey, owner AAD) ([]
 			pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
 		})
 		if err != nil {
-			return fmt.Errorf("keystore: unwrap end-entity key: %w", err)
+			return err
 		}
 		defer func() { _ = s.ctx.DestroyObject(sh, h) }()
 		wrapped, kek, err = s.wrapUnderTransportKey(sh, h)

@@ -30,12 +30,17 @@ type KMSCertificate struct {
 	NotAfter           *time.Time
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	// KeyBlob is the key of a wrapped-custody certificate, wrapped under
+	// the token's wrapping key and sealed under its KEK (keystore's
+	// WrappedKMSKey.Blob); nil for a token-resident key, which KeyID names
+	// in the token.
+	KeyBlob []byte
 }
 
 const kmsColumns = `id, account_id, key_id, key_spec, protection_level, exportable, subject, sans, status, csr,
-	certificate, chain, serial, issuer, signature_algorithm, not_before, not_after, created_at, updated_at`
+	certificate, chain, serial, issuer, signature_algorithm, not_before, not_after, created_at, updated_at, key_blob`
 
-var insertKMS = positioned(`INSERT INTO kms_certificates (` + kmsColumns + `, pos) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{pos})`)
+var insertKMS = positioned(`INSERT INTO kms_certificates (` + kmsColumns + `, pos) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{pos})`)
 
 // InsertKMSCertificate adds a new row, at its account's next list
 // position. An error must fail the caller's transaction: its rollback
@@ -44,7 +49,7 @@ func (q writers) InsertKMSCertificate(ctx context.Context, c *KMSCertificate) er
 	_, err := q.insertAtNextPosition(ctx, c.AccountID, listKMS, insertKMS,
 		c.ID, c.AccountID, c.KeyID, c.KeySpec, c.ProtectionLevel, boolInt(c.Exportable), c.Subject, joinList(c.SANs),
 		c.Status, c.CSR, c.Certificate, c.Chain, c.Serial, c.Issuer, c.SignatureAlgorithm,
-		nullMS(c.NotBefore), nullMS(c.NotAfter), ms(c.CreatedAt), ms(c.UpdatedAt))
+		nullMS(c.NotBefore), nullMS(c.NotAfter), ms(c.CreatedAt), ms(c.UpdatedAt), c.KeyBlob)
 	if err != nil {
 		return fmt.Errorf("store: insert certificate: %w", mapErr(err))
 	}
@@ -125,7 +130,7 @@ func scanKMS(r scanner) (*KMSCertificate, error) {
 	)
 	if err := r.Scan(&c.ID, &c.AccountID, &c.KeyID, &c.KeySpec, &c.ProtectionLevel, &exportable, &c.Subject, &sans,
 		&c.Status, &c.CSR, &c.Certificate, &c.Chain, &c.Serial, &c.Issuer, &c.SignatureAlgorithm,
-		&notBefore, &notAfter, &created, &updated); err != nil {
+		&notBefore, &notAfter, &created, &updated, &c.KeyBlob); err != nil {
 		return nil, err
 	}
 	c.Exportable, c.SANs = exportable != 0, splitList(sans)
@@ -142,12 +147,13 @@ func scanKMS(r scanner) (*KMSCertificate, error) {
 }
 
 // CountTokenKeys counts an account's token-resident keys: one per KMS
-// certificate and one per CA (a revoked CA keeps its key). Run inside a
+// certificate whose key is a token object (a wrapped-custody key, kept in
+// its row, is none) and one per CA (a revoked CA keeps its key). Run inside a
 // Tx it counts the rows of that transaction, including those written
 // earlier in the same group commit.
 func (q queries) CountTokenKeys(ctx context.Context, accountID string) (int, error) {
 	var n int
-	err := q.e.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM kms_certificates WHERE account_id = ?)
+	err := q.e.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM kms_certificates WHERE account_id = ? AND key_blob IS NULL)
 		+ (SELECT COUNT(*) FROM ca_certificates WHERE account_id = ?)`, accountID, accountID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count token keys: %w", err)

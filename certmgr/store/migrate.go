@@ -321,6 +321,10 @@ var migrations = []string{
 	CREATE UNIQUE INDEX issued_account_pos ON issued_certificates(account_id, pos) WHERE deleted = 0;
 	CREATE INDEX issued_account_revoked_pos ON issued_certificates(account_id, pos) WHERE deleted = 0 AND status = 'REVOKE';
 	CREATE UNIQUE INDEX kms_account_pos ON kms_certificates(account_id, pos);`,
+	// 17: wrapped-custody KMS keys (kms.key_custody): the key kept in its
+	// row, wrapped under the token's wrapping key and sealed under the KEK,
+	// instead of as a token object. NULL for token-resident keys.
+	`ALTER TABLE kms_certificates ADD COLUMN key_blob BLOB;`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot

@@ -65,7 +65,7 @@ func openApp(ctx context.Context, g *globalFlags) (*app, error) {
 		return nil, err
 	}
 	mgr := certmgr.New(keys, db, certmgr.Config{Region: c.Region, PublicURL: c.PublicURL, MaxTokenKeysPerAccount: c.Keystore.MaxTokenKeysPerAccount,
-		KeyPool: c.keyPool()})
+		KeyPool: c.keyPool(), KMSKeyCustody: c.kmsKeyCustody()})
 	return &app{cfg: c, keys: keys, db: db, mgr: mgr, mode: mode, flags: g, unlockFirstStart: unlock}, nil
 }
 

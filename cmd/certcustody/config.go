@@ -33,6 +33,17 @@ type config struct {
 		// from, by KMS KeySpec (RSA_2048, EC_P256); absent or 0: off.
 		Pool map[string]poolSizes `yaml:"pool"`
 	} `yaml:"keystore"`
+	KMS struct {
+		// KeyCustody chooses where new KMS keys live, per account:
+		// token (the default) or wrapped (see certmgr.KMSKeyCustody).
+		KeyCustody struct {
+			Default  string            `yaml:"default"`
+			Accounts map[string]string `yaml:"accounts"` // account ID → class
+			// UnwrappedCache bounds the wrapped keys kept unwrapped in
+			// the token between uses; absent or 0: 256.
+			UnwrappedCache int `yaml:"unwrapped_cache"`
+		} `yaml:"key_custody"`
+	} `yaml:"kms"`
 	Database struct {
 		URL string `yaml:"url"`
 	} `yaml:"database"`
@@ -75,6 +86,11 @@ func (c *config) keyPool() map[certmgr.PoolSpec]int {
 		}
 	}
 	return out
+}
+
+// kmsKeyCustody is kms.key_custody as certmgr takes it.
+func (c *config) kmsKeyCustody() certmgr.KMSKeyCustody {
+	return certmgr.KMSKeyCustody{Default: c.KMS.KeyCustody.Default, Accounts: c.KMS.KeyCustody.Accounts}
 }
 
 // tlsConfig is the tls: section. TLS is on when key_file or key: token is

@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
+
+	"github.com/certcustody/certcustody/certmgr"
 
 	"github.com/spf13/cobra"
 )
@@ -70,6 +73,17 @@ func configSummary(c *config) map[string]any {
 			sizes[spec.String()] = n
 		}
 		out["KeyPool"] = sizes
+	}
+	if kc := c.kmsKeyCustody(); kc.Default != "" || len(kc.Accounts) > 0 {
+		accounts := map[string]string{}
+		for id := range kc.Accounts {
+			accounts[id] = strings.ToLower(kc.Accounts[id])
+		}
+		def := strings.ToLower(kc.Default)
+		if def == "" {
+			def = certmgr.KeyCustodyToken
+		}
+		out["KMSKeyCustody"] = map[string]any{"Default": def, "Accounts": accounts}
 	}
 	if len(c.fromEnv) > 0 {
 		out["FromEnvironment"] = c.fromEnv

@@ -28,7 +28,7 @@ func TestConfigProblems(t *testing.T) {
 		{"typo", "pkcs11:\n  modul: /usr/lib/x.so\n", "pkcs11.modul: unknown key; did you mean pkcs11.module? (line 2)"},
 		{"typo at the top", "listne: 127.0.0.1:1\n", "listne: unknown key; did you mean listen? (line 1)"},
 		{"key at the wrong level", "module: /usr/lib/x.so\n", "module: unknown key here; did you mean pkcs11.module? (line 1)"},
-		{"nothing near", "zzzzzz: 1\n", "zzzzzz: unknown key (known here: auth, database, keystore, listen, pkcs11, public_url, region, throttle, tls, trusted_proxies) (line 1)"},
+		{"nothing near", "zzzzzz: 1\n", "zzzzzz: unknown key (known here: auth, database, keystore, kms, listen, pkcs11, public_url, region, throttle, tls, trusted_proxies) (line 1)"},
 		{"typo in tls", "tls:\n  client_ca: x.pem\n", "tls.client_ca: unknown key; did you mean tls.client_ca_file? (line 2)"},
 		{"integer", "throttle:\n  qps: ten\n", `throttle.qps: want an integer, got "ten" (line 2)`},
 		{"map value", "throttle:\n  by_action:\n    CreateCertificate: fast\n", `throttle.by_action.CreateCertificate: want an integer, got "fast" (line 3)`},
@@ -57,6 +57,10 @@ func TestConfigProblems(t *testing.T) {
 		{"pool typo", "keystore:\n  pool:\n    RSA_2048:\n      exportible: 1\n", "keystore.pool.RSA_2048.exportible: unknown key; did you mean keystore.pool.RSA_2048.exportable? (line 4)"},
 		{"pool as a number", "keystore:\n  pool:\n    RSA_2048: 8\n", `keystore.pool.RSA_2048: want a mapping of keys, got "8" (line 3)`},
 		{"pool named twice", "keystore:\n  pool:\n    RSA_2048: {exportable: 1}\n    rsa_2048: {exportable: 2}\n", "keystore.pool.rsa_2048: named twice"},
+		{"key custody class", "kms:\n  key_custody:\n    default: hsm\n", `kms.key_custody: default "hsm": want token or wrapped`},
+		{"account key custody", "kms:\n  key_custody:\n    accounts: {\"123\": soft}\n", `kms.key_custody: account "123": "soft": want token or wrapped`},
+		{"key custody typo", "kms:\n  key_custody:\n    acounts: {}\n", "kms.key_custody.acounts: unknown key"},
+		{"unwrapped cache", "kms:\n  key_custody:\n    unwrapped_cache: -1\n", "kms.key_custody.unwrapped_cache: want 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +173,28 @@ func TestConfigCheckCommand(t *testing.T) {
 	status := runCLI(t, bin, "--data-dir", filepath.Join(t.TempDir(), "d"), "--config", optIn, "token", "status")
 	if !strings.Contains(status, `"Transport": "http-plaintext"`) || !strings.Contains(status, `"TransportWarning": "plain HTTP on a non-loopback listener`) {
 		t.Fatalf("token status with allow_plaintext:\n%s", status)
+	}
+}
+
+// TestKMSKeyCustodyConfig: kms.key_custody reads into certmgr's per-account
+// classes and the keystore's cache size, and `config check` reports it.
+func TestKMSKeyCustodyConfig(t *testing.T) {
+	c, err := loadConfig(&globalFlags{dataDir: t.TempDir(), configFile: writeConfig(t,
+		"kms:\n  key_custody:\n    default: token\n    accounts: {\"1234\": wrapped}\n    unwrapped_cache: 64\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := c.kmsKeyCustody()
+	if kc.Default != "token" || kc.Accounts["1234"] != "wrapped" || c.KMS.KeyCustody.UnwrappedCache != 64 {
+		t.Fatalf("read %+v, cache %d", kc, c.KMS.KeyCustody.UnwrappedCache)
+	}
+	sum := configSummary(c)["KMSKeyCustody"].(map[string]any)
+	if sum["Default"] != "token" || sum["Accounts"].(map[string]string)["1234"] != "wrapped" {
+		t.Fatalf("summary %v", sum)
+	}
+	none, err := loadConfig(&globalFlags{dataDir: t.TempDir()})
+	if err != nil || configSummary(none)["KMSKeyCustody"] != nil || none.kmsKeyCustody().Check() != nil {
+		t.Fatalf("without configuration: %v, %v", configSummary(none)["KMSKeyCustody"], err)
 	}
 }
 

@@ -80,6 +80,12 @@ func validateConfig(c *config) problemList {
 	if dup := duplicateFold(c.Keystore.Pool); dup != "" {
 		add("keystore.pool."+dup, "named twice (KeySpecs are matched case-insensitively)")
 	}
+	if err := c.kmsKeyCustody().Check(); err != nil {
+		add("kms.key_custody", strings.TrimPrefix(err.Error(), "kms key custody: ")+" (token keeps keys in the token; wrapped keeps them wrapped in the database)")
+	}
+	if n := c.KMS.KeyCustody.UnwrappedCache; n < 0 || n > 100000 {
+		add("kms.key_custody.unwrapped_cache", "want 0 (the default, 256) to 100000 keys")
+	}
 	if c.Throttle.QPS < 0 {
 		add("throttle.qps", "must not be negative")
 	}

@@ -29,7 +29,8 @@ const (
 // SoftHSM token in <data-dir>/tokens created on first start.
 func openKeystore(ctx context.Context, g *globalFlags, c *config) (*keystore.Store, custodyMode, error) {
 	embedded := c.PKCS11.Module == "" || (c.PKCS11.TokenLabel == "" && c.PKCS11.PIN == "" && c.PKCS11.PINFile == "" && isSoftHSM(c.PKCS11.Module))
-	ks := keystore.Config{Module: c.PKCS11.Module, TokenLabel: c.PKCS11.TokenLabel, MaxSessions: c.PKCS11.MaxSessions}
+	ks := keystore.Config{Module: c.PKCS11.Module, TokenLabel: c.PKCS11.TokenLabel, MaxSessions: c.PKCS11.MaxSessions,
+		UnwrappedKeys: c.KMS.KeyCustody.UnwrappedCache}
 	mode := custodyToken
 	if embedded {
 		if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
