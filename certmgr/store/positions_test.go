@@ -499,34 +499,32 @@ func TestLocateEqualsWalk(t *testing.T) {
 				byBucket[b].deleted++
 			}
 		}
-		{
-			var rows []bucketCount
-			for _, b := range slices.Sorted(func(yield func(int64) bool) {
-				for k := range byBucket {
-					if !yield(k) {
-						return
-					}
-				}
-			}) {
-				if r := *byBucket[b]; r.deleted > 0 {
-					rows = append(rows, r)
+		var rows []bucketCount
+		for _, b := range slices.Sorted(func(yield func(int64) bool) {
+			for k := range byBucket {
+				if !yield(k) {
+					return
 				}
 			}
-			member := 0
-			seen := map[int64]int64{} // members of each bucket walked so far
-			for i, s := range states {
-				if s == 2 {
-					continue
-				}
-				b := int64(i / bucketSize)
-				wantB, wantSkip := b, seen[b]
-				seen[b]++
-				gotB, gotSkip := locateLive(rows, int64(n), int64(member))
-				if gotB != wantB || gotSkip != wantSkip {
-					t.Fatalf("round %d, member %d (position %d): bucket %d skip %d, want %d %d", round, member, i, gotB, gotSkip, wantB, wantSkip)
-				}
-				member++
+		}) {
+			if r := *byBucket[b]; r.deleted > 0 {
+				rows = append(rows, r)
 			}
+		}
+		member := 0
+		seen := map[int64]int64{} // members of each bucket walked so far
+		for i, s := range states {
+			if s == 2 {
+				continue
+			}
+			b := int64(i / bucketSize)
+			wantB, wantSkip := b, seen[b]
+			seen[b]++
+			gotB, gotSkip := locateLive(rows, int64(n), int64(member))
+			if gotB != wantB || gotSkip != wantSkip {
+				t.Fatalf("round %d, member %d (position %d): bucket %d skip %d, want %d %d", round, member, i, gotB, gotSkip, wantB, wantSkip)
+			}
+			member++
 		}
 	}
 }
