@@ -98,10 +98,10 @@ func (w *crlWriter) write(signer crypto.Signer, entries []byte, c *store.CRL) (d
 	if start < 6 {
 		return nil, 0, fmt.Errorf("CRL head of %d bytes does not fit its room", w.front-start)
 	}
-	b := appendDERHeader(w.buf[start:start], cbasn1.SEQUENCE, tbsBody)
+	b := store.AppendDERHeader(w.buf[start:start], byte(cbasn1.SEQUENCE), tbsBody)
 	b = append(b, headDER...)
 	if len(entries) > 0 {
-		b = appendDERHeader(b, cbasn1.SEQUENCE, len(entries))
+		b = store.AppendDERHeader(b, byte(cbasn1.SEQUENCE), len(entries))
 	}
 	b = b[:len(b)+len(entries)] // the entries, in place
 	tbs := append(b, ext...)
@@ -123,11 +123,11 @@ func (w *crlWriter) write(signer crypto.Signer, entries []byte, c *store.CRL) (d
 		return nil, 0, fmt.Errorf("CRL signature of %d bytes does not fit its room", len(sig))
 	}
 	out := append(tbs, w.sigAlg...)
-	out = appendDERHeader(out, cbasn1.BIT_STRING, len(sig)+1)
+	out = store.AppendDERHeader(out, byte(cbasn1.BIT_STRING), len(sig)+1)
 	out = append(out, 0) // no unused bits
 	out = append(out, sig...)
 	outer := start - store.DERHeaderLen(body)
-	appendDERHeader(w.buf[outer:outer], cbasn1.SEQUENCE, body) // into the room, before the TBS
+	store.AppendDERHeader(w.buf[outer:outer], byte(cbasn1.SEQUENCE), body) // into the room, before the TBS
 	return w.buf[outer : start+len(out)], w.front - outer, nil
 }
 
@@ -176,23 +176,6 @@ func crlSignatureRoom(pub crypto.PublicKey) int {
 		return 64 + k.Size()
 	}
 	return 256 // ECDSA up to P-521 (at most 139 bytes), SM2 (at most 72)
-}
-
-// appendDERHeader appends a DER tag and the length n.
-func appendDERHeader(b []byte, tag cbasn1.Tag, n int) []byte {
-	b = append(b, byte(tag))
-	switch {
-	case n < 0x80:
-		return append(b, byte(n))
-	case n <= 0xff:
-		return append(b, 0x81, byte(n))
-	case n <= 0xffff:
-		return append(b, 0x82, byte(n>>8), byte(n))
-	case n <= 0xffffff:
-		return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	default:
-		return append(b, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
 }
 
 // addTime writes UTCTime through 2049 and GeneralizedTime after (RFC 5280).

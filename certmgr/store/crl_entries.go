@@ -77,8 +77,8 @@ func CRLEntryDER(serialHex string, revokedAt time.Time, reason int) ([]byte, err
 		body += 14 // SEQUENCE { SEQUENCE { OID, OCTET STRING { ENUMERATED } } }
 	}
 	out := make([]byte, 0, DERHeaderLen(body)+body)
-	out = appendDERHeader(out, tagSequence, body)
-	out = appendDERHeader(out, tagInteger, intLen)
+	out = AppendDERHeader(out, tagSequence, body)
+	out = AppendDERHeader(out, tagInteger, intLen)
 	if pad {
 		out = append(out, 0)
 	}
@@ -110,8 +110,9 @@ func DERHeaderLen(n int) int {
 	}
 }
 
-// appendDERHeader appends a DER tag and the length n.
-func appendDERHeader(b []byte, tag byte, n int) []byte {
+// AppendDERHeader appends a DER tag and the definite length n. certmgr
+// frames the CRL around the entries kept here with it too.
+func AppendDERHeader(b []byte, tag byte, n int) []byte {
 	b = append(b, tag)
 	switch {
 	case n < 0x80:
