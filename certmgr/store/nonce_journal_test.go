@@ -9,12 +9,14 @@ import (
 	"time"
 )
 
-// nonceJournal is journalCtx for a call that claims a signature nonce.
+// nonceJournal is journalCtx for a call, requestID, that claims a
+// signature nonce.
 func nonceJournal(now time.Time, requestID, nonce string) (context.Context, *Journal) {
-	j := NewJournal(requestID, "127.0.0.1", func() time.Time { return now })
+	ctx, j := journalCtx(now)
+	j.base.RequestID = requestID
 	j.SetNonce("AK1", nonce, now.Add(15*time.Minute))
 	j.SetCall("acct", "AK1", "2016-01-20/DescribeCertificate", "acs:kms:*:acct:certificate/*")
-	return WithJournal(context.Background(), j), j
+	return ctx, j
 }
 
 // A journal's nonce commits with the call's first record: a call that
