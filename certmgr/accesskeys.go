@@ -136,6 +136,25 @@ type Principal struct {
 // InvalidAccessKeyId.Inactive.
 func (m *Manager) LookupAccessKey(ctx context.Context, id string) (*Principal, error) {
 	k, err := m.db.AccessKeyByID(ctx, id)
+	return m.principalOf(ctx, id, k, err)
+}
+
+// LookupAccessKeyAndNonce is LookupAccessKey that also reports, from the
+// same read, whether the request's signature nonce is already recorded
+// for the key and unexpired (see NonceUsed): one database round trip
+// instead of two for every authenticated call.
+func (m *Manager) LookupAccessKeyAndNonce(ctx context.Context, id, nonce string) (*Principal, bool, error) {
+	k, used, err := m.db.AccessKeyAndNonce(ctx, id, nonce, m.now())
+	p, err := m.principalOf(ctx, id, k, err)
+	if err != nil {
+		return nil, false, err
+	}
+	return p, used, nil
+}
+
+// principalOf turns the access key row read for id (or the error reading
+// it) into its principal.
+func (m *Manager) principalOf(ctx context.Context, id string, k *store.AccessKey, err error) (*Principal, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		m.secrets.drop(id)
 		return nil, &Error{Code: "InvalidAccessKeyId.NotFound", HTTPStatus: http.StatusNotFound, Message: "Specified access key is not found."}

@@ -19,6 +19,7 @@ type Store interface {
 	statusReader // CAStatuses: issuance checks its chain
 
 	AccessKeyByID(ctx context.Context, id string) (*store.AccessKey, error)
+	AccessKeyAndNonce(ctx context.Context, id, nonce string, now time.Time) (*store.AccessKey, bool, error)
 	AuditChain() string
 	AuditFor(ctx context.Context, accountID string, resources, actions []string, code string, limit int) ([]*store.AuditRecord, error)
 	AuditHead(ctx context.Context) (seq int64, hash []byte, signed bool, err error)

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	kms "github.com/alibabacloud-go/kms-20160120/v3/client"
@@ -111,5 +113,42 @@ func TestReplayedSignIsRefusedAndAudited(t *testing.T) {
 	}
 	if n := e.Mgr.UnauditedKeyUses(); n != 0 {
 		t.Fatalf("%d token-key uses went unaudited", n)
+	}
+}
+
+// countingNonces counts the nonce reads the server makes on its own.
+type countingNonces struct {
+	NonceChecker
+	reads atomic.Int64
+}
+
+func (c *countingNonces) NonceUsed(ctx context.Context, accessKeyID, nonce string) (bool, error) {
+	c.reads.Add(1)
+	return c.NonceChecker.NonceUsed(ctx, accessKeyID, nonce)
+}
+
+// TestNonceCheckRidesTheKeyLookup: the check that a request's nonce is
+// unused is answered by the read that finds its AccessKey, so the server
+// makes no nonce read of its own, and a replay is still refused.
+func TestNonceCheckRidesTheKeyLookup(t *testing.T) {
+	var nonces *countingNonces
+	e := newEnv(t, func(c *Config) {
+		nonces = &countingNonces{NonceChecker: c.Nonces.(NonceChecker)}
+		c.Nonces = nonces
+	})
+	call := func(nonce string) (int, map[string]string) {
+		return e.rawV1(t, Params{"Action": "ListCertificates", "SignatureNonce": nonce}, nil)
+	}
+	if status, body := call("fresh-1"); status != 200 {
+		t.Fatalf("first call: %d %v", status, body)
+	}
+	if status, body := call("fresh-1"); status != 400 || body["Code"] != "SignatureNonceUsed" {
+		t.Fatalf("replay: %d %v, want 400 SignatureNonceUsed", status, body)
+	}
+	if status, body := call("fresh-2"); status != 200 {
+		t.Fatalf("second call: %d %v", status, body)
+	}
+	if n := nonces.reads.Load(); n != 0 {
+		t.Fatalf("the server read nonces %d times beside the key lookup, want 0", n)
 	}
 }

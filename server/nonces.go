@@ -24,16 +24,29 @@ type NonceChecker interface {
 }
 
 // journalNonces is the NonceStore of one audited request: it checks the
-// nonce and hands the recording to the request's journal.
+// nonce (with the answer the key lookup read, when it read one) and hands
+// the recording to the request's journal.
 type journalNonces struct {
 	check   NonceChecker
 	journal *certmgr.Journal
+	// read is the request's key lookup, which may have read the nonce
+	// already; nil: it did not.
+	read *principalOnce
 }
 
 func (n journalNonces) UseNonce(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error) {
-	used, err := n.check.NonceUsed(ctx, accessKeyID, nonce)
-	if err != nil || used {
-		return false, err
+	used, ok := false, false
+	if n.read != nil {
+		used, ok = n.read.usedNonce(accessKeyID, nonce)
+	}
+	if !ok {
+		var err error
+		if used, err = n.check.NonceUsed(ctx, accessKeyID, nonce); err != nil {
+			return false, err
+		}
+	}
+	if used {
+		return false, nil
 	}
 	n.journal.ClaimNonce(accessKeyID, nonce, until)
 	return true, nil

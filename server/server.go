@@ -36,6 +36,14 @@ type Principals interface {
 	LookupAccessKey(ctx context.Context, id string) (*certmgr.Principal, error)
 }
 
+// NoncePrincipals is Principals that also reads, in the same lookup,
+// whether a signature nonce is already used (certmgr.Manager is one): the
+// server's nonce check then costs no read of its own.
+type NoncePrincipals interface {
+	Principals
+	LookupAccessKeyAndNonce(ctx context.Context, id, nonce string) (*certmgr.Principal, bool, error)
+}
+
 // Config wires the server.
 type Config struct {
 	KMS        KMS
@@ -112,10 +120,16 @@ func New(cfg Config) *Server {
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // principalOnce adapts Principals to the Authenticator's secret lookup for
-// one request and keeps the principal it found.
+// one request and keeps the principal it found and, when the lookup read
+// it too, whether the request's nonce was already used.
 type principalOnce struct {
 	p     Principals
 	found *certmgr.Principal
+	// nonce is the nonce the lookup read; nonceUsed its answer; nonceRead
+	// whether there is one.
+	nonce     string
+	nonceUsed bool
+	nonceRead bool
 }
 
 func (c *principalOnce) SecretFor(ctx context.Context, id string) (string, error) {
@@ -125,6 +139,28 @@ func (c *principalOnce) SecretFor(ctx context.Context, id string) (string, error
 	}
 	c.found = p
 	return p.Secret, nil
+}
+
+func (c *principalOnce) SecretForNonce(ctx context.Context, id, nonce string) (string, error) {
+	np, ok := c.p.(NoncePrincipals)
+	if !ok {
+		return c.SecretFor(ctx, id)
+	}
+	p, used, err := np.LookupAccessKeyAndNonce(ctx, id, nonce)
+	if err != nil {
+		return "", err
+	}
+	c.found, c.nonce, c.nonceUsed, c.nonceRead = p, nonce, used, true
+	return p.Secret, nil
+}
+
+// usedNonce returns what the lookup read of this nonce of this key; ok is
+// false when it read nothing of it.
+func (c *principalOnce) usedNonce(accessKeyID, nonce string) (used, ok bool) {
+	if !c.nonceRead || c.found == nil || c.found.AccessKeyID != accessKeyID || c.nonce != nonce {
+		return false, false
+	}
+	return c.nonceUsed, true
 }
 
 // readyFor is how long a readiness answer is reused: probes, however
@@ -226,7 +262,7 @@ func (s *Server) rpc(c echo.Context) error {
 	auth := *s.auth
 	auth.Creds = creds
 	if nc, ok := s.cfg.Nonces.(NonceChecker); ok && journal != nil {
-		auth.Nonces = journalNonces{check: nc, journal: journal}
+		auth.Nonces = journalNonces{check: nc, journal: journal, read: creds}
 	}
 	auth.Admit = func(id, version, act string) error {
 		// Resolved before any per-action state exists: every unknown

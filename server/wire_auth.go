@@ -18,6 +18,23 @@ type Credentials interface {
 	SecretFor(ctx context.Context, accessKeyID string) (string, error)
 }
 
+// NonceCredentials is Credentials that can read, in the lookup that finds
+// the secret, whether the request's signature nonce is already used, and
+// keep the answer for its NonceStore: one read for both. The Authenticator
+// hands such credentials the request's nonce.
+type NonceCredentials interface {
+	Credentials
+	SecretForNonce(ctx context.Context, accessKeyID, nonce string) (string, error)
+}
+
+// secretFor looks up the secret, with the nonce when the credentials take it.
+func (a *Authenticator) secretFor(ctx context.Context, accessKeyID, nonce string) (string, error) {
+	if c, ok := a.Creds.(NonceCredentials); ok {
+		return c.SecretForNonce(ctx, accessKeyID, nonce)
+	}
+	return a.Creds.SecretFor(ctx, accessKeyID)
+}
+
 // NonceStore records signature nonces. UseNonce returns false when the
 // nonce was already used by this AccessKey within its window.
 type NonceStore interface {
@@ -97,7 +114,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		if err := a.checkTime(ts, "x-acs-date"); err != nil {
 			return nil, err
 		}
-		if secret, err = a.Creds.SecretFor(ctx, req.AccessKeyID); err != nil {
+		if secret, err = a.secretFor(ctx, req.AccessKeyID, nonce); err != nil {
 			return nil, err
 		}
 		sts = stringToSignV3(r, auth, hex.EncodeToString(sum[:]))
@@ -120,7 +137,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		if err := a.checkTime(ts, "Timestamp"); err != nil {
 			return nil, err
 		}
-		if secret, err = a.Creds.SecretFor(ctx, req.AccessKeyID); err != nil {
+		if secret, err = a.secretFor(ctx, req.AccessKeyID, nonce); err != nil {
 			return nil, err
 		}
 		sts = StringToSignV1(r.Method, params)

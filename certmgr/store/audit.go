@@ -89,46 +89,6 @@ func (s *DB) SignAuditEvery(every int64, now func() time.Time, sign CheckpointSi
 	s.signing.Store(&auditSigning{every: every, now: now, sign: sign})
 }
 
-// appendAudit appends a record at the head of the chain, and signs a
-// checkpoint over it when it completes the bound SignAuditEvery set (the
-// checkpoint is returned, nil otherwise). Every transaction holds its
-// chain's write lock from BEGIN (SQLite: txlock=immediate; PostgreSQL: the
-// chain's advisory lock), so reading the head and appending after it
-// cannot fork the chain.
-func (tx *Tx) appendAudit(ctx context.Context, r *AuditRecord) (*AuditCheckpoint, error) {
-	if err := tx.appendRecord(ctx, r); err != nil {
-		return nil, err
-	}
-	a := tx.signing
-	if a == nil {
-		return nil, nil
-	}
-	if tx.lastCheckpoint == nil {
-		var last int64
-		if err := tx.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE chain = ?`, r.Chain).Scan(&last); err != nil {
-			return nil, fmt.Errorf("store: last audit checkpoint: %w", err)
-		}
-		tx.lastCheckpoint = &last
-	}
-	if r.Seq-*tx.lastCheckpoint < a.every {
-		return nil, nil
-	}
-	cp := &AuditCheckpoint{Chain: r.Chain, Seq: r.Seq, HeadHash: r.Hash, At: a.now()}
-	var err error
-	if cp.Heads, err = otherHeads(ctx, tx.e, r.Chain); err != nil {
-		return nil, err
-	}
-	if cp.Signature, err = a.sign(ctx, cp); err != nil {
-		return nil, fmt.Errorf("store: sign audit checkpoint %d: %w", r.Seq, err)
-	}
-	if err := insertCheckpoint(ctx, tx.e, cp); err != nil {
-		return nil, err
-	}
-	signed := cp.Seq
-	tx.lastCheckpoint = &signed
-	return cp, nil
-}
-
 // otherHeads names the head of every chain but this one, as this
 // transaction sees them: a checkpoint that names them lets verification
 // notice a whole chain, or the end of one, gone.
@@ -159,38 +119,6 @@ func insertCheckpoint(ctx context.Context, e execer, cp *AuditCheckpoint) error 
 	}
 	return nil
 }
-
-func (tx *Tx) appendRecord(ctx context.Context, r *AuditRecord) error {
-	r.Chain = tx.chain
-	// The chain's head is read once per transaction: the transaction holds
-	// the chain's lock, so only its own appends move the head (a rolled
-	// back savepoint forgets it, see forgetAuditHead).
-	if tx.head == nil {
-		h := &ChainHead{Chain: r.Chain}
-		err := tx.e.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1`, r.Chain).Scan(&h.Seq, &h.Hash)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: audit head: %w", err)
-		}
-		if h.Hash == nil {
-			h.Hash = make([]byte, sha256.Size)
-		}
-		tx.head = h
-	}
-	r.Seq, r.PrevHash = tx.head.Seq+1, tx.head.Hash
-	r.Hash = r.ComputeHash()
-	_, err := tx.e.ExecContext(ctx, `INSERT INTO audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, r.Chain, r.Seq, ms(r.At), r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP, r.ClientCert, r.PrevHash, r.Hash)
-	if err != nil {
-		tx.forgetAuditHead()
-		return fmt.Errorf("store: append audit record: %w", err)
-	}
-	tx.head = &ChainHead{Chain: r.Chain, Seq: r.Seq, Hash: r.Hash}
-	return nil
-}
-
-// forgetAuditHead drops what the transaction remembers of its chain, after
-// a savepoint rolled back appends it had made.
-func (tx *Tx) forgetAuditHead() { tx.head, tx.lastCheckpoint = nil, nil }
 
 // AuditHead returns the newest record of this store's chain, and whether a
 // checkpoint already covers it; seq is 0 for an empty chain.

@@ -118,6 +118,7 @@ func (c *committer) commit(batch []groupReq) {
 			fail(fmt.Errorf("store: commit group: %w", mapErr(err)))
 			return
 		}
+		tx.committed()
 		r.done(nil)
 		r.res <- nil
 		return
@@ -147,6 +148,7 @@ func (c *committer) commit(batch []groupReq) {
 		fail(fmt.Errorf("store: commit group: %w", mapErr(err)))
 		return
 	}
+	tx.committed()
 	for i, r := range batch {
 		r.done(errs[i])
 		r.res <- errs[i]

@@ -337,14 +337,12 @@ func appendBatch(ctx context.Context, tx *Tx, b *batch) error {
 			return err
 		}
 	}
-	for _, r := range b.records() {
-		cp, err := tx.appendAudit(ctx, r)
-		if err != nil {
-			return err
-		}
-		if cp != nil {
-			b.cps = append(b.cps, cp)
-		}
+	cp, err := tx.appendRecords(ctx, b.records())
+	if err != nil {
+		return err
+	}
+	if cp != nil {
+		b.cps = append(b.cps, cp)
 	}
 	return nil
 }

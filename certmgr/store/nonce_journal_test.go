@@ -170,3 +170,52 @@ func testJournalNonceRaceHasOneWinner(t *testing.T) {
 		t.Fatalf("%d changes committed for %d winning calls", accounts, won)
 	}
 }
+
+// TestAccessKeyAndNonceReadTogether: the key lookup's one statement
+// answers the key and whether the nonce is used: unused, used, expired,
+// used by another key; an unknown key is ErrNotFound.
+func TestAccessKeyAndNonceReadTogether(t *testing.T) {
+	eachBackend(t, testAccessKeyAndNonceReadTogether)
+}
+
+func testAccessKeyAndNonceReadTogether(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if err := db.Tx(ctx, func(tx *Tx) error {
+		if err := tx.InsertAccount(ctx, &Account{ID: "a1", Name: "a1", CreatedAt: now}); err != nil {
+			return err
+		}
+		for _, id := range []string{"AK1", "AK2"} {
+			if err := tx.InsertAccessKey(ctx, &AccessKey{ID: id, AccountID: "a1", SecretSealed: []byte("sealed-" + id), Status: "Active", CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []struct {
+		nonce string
+		until time.Time
+	}{{"n-live", now.Add(time.Minute)}, {"n-expired", now.Add(-time.Second)}} {
+		if fresh, err := db.UseNonce(ctx, "AK1", n.nonce, n.until, now.Add(-time.Hour)); err != nil || !fresh {
+			t.Fatalf("record %s: %v %v", n.nonce, fresh, err)
+		}
+	}
+	for _, c := range []struct {
+		key, nonce string
+		used       bool
+	}{{"AK1", "n-live", true}, {"AK1", "n-expired", false}, {"AK1", "n-new", false}, {"AK2", "n-live", false}} {
+		k, used, err := db.AccessKeyAndNonce(ctx, c.key, c.nonce, now)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.key, c.nonce, err)
+		}
+		if k.ID != c.key || k.AccountID != "a1" || string(k.SecretSealed) != "sealed-"+c.key || used != c.used {
+			t.Fatalf("%s %s: key %s/%s used=%v, want used=%v", c.key, c.nonce, k.ID, k.AccountID, used, c.used)
+		}
+	}
+	if _, _, err := db.AccessKeyAndNonce(ctx, "AK-missing", "n-live", now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown key: %v, want ErrNotFound", err)
+	}
+}

@@ -42,6 +42,7 @@ type DB struct {
 	// chain is the audit hash chain this store appends to: "" for the one
 	// node of the embedded default, a node's own name in a cluster.
 	chain string
+	tip   *chainTip // the chain's head as this process's last commit left it
 }
 
 // WithAuditChain makes the store append its audit records to a chain of
@@ -124,7 +125,7 @@ func IsPostgresURL(url string) bool {
 }
 
 func open(ctx context.Context, db, reads *sql.DB, d dialect, opts []Option) (*DB, error) {
-	s := &DB{db: db, reads: reads, d: d, queries: queries{e: rebinder{db, d}}}
+	s := &DB{db: db, reads: reads, d: d, queries: queries{e: rebinder{db, d}}, tip: newChainTip()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -200,6 +201,7 @@ func (s *DB) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		j.settle(b, err)
 		return err
 	}
+	tx.committed()
 	j.settle(b, nil)
 	return nil
 }
@@ -217,12 +219,16 @@ type Tx struct {
 	// sequence within the transaction (nil: not read yet).
 	head           *ChainHead
 	lastCheckpoint *int64
-	lastGC         *atomicTime // when this process last pruned expired nonces
+	// tip is what this process's commits left at the chain's head
+	// (audit_append.go); tipTried and checkpointTried: already consulted.
+	tip                       *chainTip
+	tipTried, checkpointTried bool
+	lastGC                    *atomicTime // when this process last pruned expired nonces
 }
 
 func (s *DB) newTx(sqlTx *sql.Tx) *Tx {
 	r := rebinder{sqlTx, s.d}
-	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d}, signing: s.signing.Load(), chain: s.chain, lastGC: &s.lastGC}
+	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d}, signing: s.signing.Load(), chain: s.chain, tip: s.tip, lastGC: &s.lastGC}
 }
 
 // The advisory lock every PostgreSQL write transaction takes first is its

@@ -1,0 +1,252 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Appending to the audit chain costs one statement per transaction, not
+// three. A transaction used to read its chain's head, insert each record
+// on its own, and read the last checkpoint's sequence: on PostgreSQL each
+// of those is a round trip, and every call pays for them.
+//
+// The head. This process remembers the head its last commit left
+// (chainTip) and starts from it, unchecked: another process may have
+// appended since (the accesskey command beside a running server writes the
+// same chain, under the same lock). The records are then inserted by one
+// INSERT ... SELECT that writes nothing if any record follows the head it
+// started from, an index probe on (chain, seq) inside the statement. When
+// it writes nothing the head is read, the records are chained again after
+// it, and inserted again. A transaction holds its chain's write lock from
+// BEGIN, so a head it read itself cannot move: the guard failing then is
+// an error, never a retry loop.
+//
+// The last checkpoint. The sequence remembered is one a commit signed, so
+// it is never ahead of the database's; if another process signed one since,
+// the next checkpoint is signed early, over a shorter tail, which keeps the
+// bound (SignAuditEvery). So it needs no check.
+
+// recordsPerInsert bounds one INSERT's rows (13 parameters each).
+const recordsPerInsert = 32
+
+// chainTip is what this process's last commit left at its chain's head.
+type chainTip struct {
+	mu             sync.Mutex
+	head           *ChainHead
+	lastCheckpoint int64 // -1: not known
+	// reads counts the heads read from the database, for tests.
+	reads atomic.Int64
+}
+
+func newChainTip() *chainTip { return &chainTip{lastCheckpoint: -1} }
+
+func (t *chainTip) get() (*ChainHead, int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.head, t.lastCheckpoint
+}
+
+// committed notes what a transaction left at the head once it committed.
+// Commits of one chain are ordered by its lock, but their callers may note
+// them out of order: the later head wins.
+func (t *chainTip) committed(head *ChainHead, lastCheckpoint *int64) {
+	if head == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.head == nil || head.Seq >= t.head.Seq {
+		t.head = head
+		if lastCheckpoint != nil {
+			t.lastCheckpoint = *lastCheckpoint
+		}
+	}
+}
+
+// appendRecords chains rs after the head and inserts them, then signs a
+// checkpoint over the last of them when they bring the unsigned tail to
+// the bound SignAuditEvery set (the checkpoint is returned, nil
+// otherwise).
+func (tx *Tx) appendRecords(ctx context.Context, rs []*AuditRecord) (*AuditCheckpoint, error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	for len(rs) > 0 {
+		n := min(len(rs), recordsPerInsert)
+		if err := tx.insertChained(ctx, rs[:n]); err != nil {
+			tx.forgetAuditHead()
+			return nil, err
+		}
+		rs = rs[n:]
+	}
+	return tx.maybeCheckpoint(ctx)
+}
+
+// insertChained inserts rs after the chain's head, reading the head when
+// the remembered one turns out to be behind.
+func (tx *Tx) insertChained(ctx context.Context, rs []*AuditRecord) error {
+	verified := false
+	if tx.head == nil {
+		if !tx.tipTried {
+			tx.tipTried = true
+			tx.head, _ = tx.tip.get()
+		}
+		if tx.head == nil {
+			if err := tx.readAuditHead(ctx); err != nil {
+				return err
+			}
+			verified = true
+		}
+	} else {
+		// The transaction's own appends moved it: it holds the lock.
+		verified = true
+	}
+	for {
+		prev := *tx.head
+		for _, r := range rs {
+			r.Chain = tx.chain
+			r.Seq, r.PrevHash = prev.Seq+1, prev.Hash
+			r.Hash = r.ComputeHash()
+			prev = ChainHead{Chain: tx.chain, Seq: r.Seq, Hash: r.Hash}
+		}
+		wrote, err := tx.insertAfter(ctx, tx.head.Seq, rs)
+		if err != nil {
+			return err
+		}
+		if wrote == int64(len(rs)) {
+			tx.head = &prev
+			return nil
+		}
+		if wrote != 0 || verified {
+			return fmt.Errorf("store: audit chain %q moved past seq %d under its lock (%d of %d records written)", tx.chain, tx.head.Seq, wrote, len(rs))
+		}
+		if err := tx.readAuditHead(ctx); err != nil {
+			return err
+		}
+		verified = true
+	}
+}
+
+// readAuditHead reads the chain's head into the transaction.
+func (tx *Tx) readAuditHead(ctx context.Context) error {
+	tx.tip.reads.Add(1)
+	h := &ChainHead{Chain: tx.chain}
+	err := tx.e.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1`, tx.chain).Scan(&h.Seq, &h.Hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: audit head: %w", err)
+	}
+	if h.Hash == nil {
+		h.Hash = make([]byte, sha256.Size)
+	}
+	tx.head = h
+	return nil
+}
+
+// insertAfter inserts rs unless a record of the chain follows seq, and
+// returns how many it wrote: all of them or none.
+func (tx *Tx) insertAfter(ctx context.Context, seq int64, rs []*AuditRecord) (int64, error) {
+	res, err := tx.x.ExecContext(ctx, guardedAuditInsert(tx.d, len(rs)), auditInsertArgs(tx.chain, seq, rs)...)
+	if err != nil {
+		return 0, fmt.Errorf("store: append audit records: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: append audit records: %w", err)
+	}
+	return n, nil
+}
+
+var guardedInserts sync.Map // [dialect, rows] → statement
+
+// guardedAuditInsert is the INSERT of n records that writes nothing when
+// the chain has a record past the one they follow. Its last two
+// parameters are the chain and that record's seq. PostgreSQL types a
+// VALUES list from its first row, so that row's parameters are cast.
+func guardedAuditInsert(d dialect, n int) string {
+	key := [2]int{int(d), n}
+	if q, ok := guardedInserts.Load(key); ok {
+		return q.(string)
+	}
+	row := "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	first := row
+	if d == postgresDialect {
+		first = "(?::text,?::bigint,?::bigint,?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::bytea,?::bytea)"
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)
+		SELECT * FROM (VALUES `)
+	b.WriteString(first)
+	for i := 1; i < n; i++ {
+		b.WriteString(",")
+		b.WriteString(row)
+	}
+	b.WriteString(`) AS v WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE chain = ? AND seq > ?)`)
+	q := b.String()
+	guardedInserts.Store(key, q)
+	return q
+}
+
+func auditInsertArgs(chain string, after int64, rs []*AuditRecord) []any {
+	args := make([]any, 0, 13*len(rs)+2)
+	for _, r := range rs {
+		args = append(args, r.Chain, r.Seq, ms(r.At), r.RequestID, r.AccountID, r.AccessKeyID, r.Action, r.Resource, r.Code, r.SourceIP, r.ClientCert, r.PrevHash, r.Hash)
+	}
+	return append(args, chain, after)
+}
+
+// maybeCheckpoint signs a checkpoint over the head when the records after
+// the last one have reached the bound.
+func (tx *Tx) maybeCheckpoint(ctx context.Context) (*AuditCheckpoint, error) {
+	a := tx.signing
+	if a == nil {
+		return nil, nil
+	}
+	if tx.lastCheckpoint == nil {
+		last := int64(-1)
+		if !tx.checkpointTried {
+			tx.checkpointTried = true
+			_, last = tx.tip.get()
+		}
+		if last < 0 {
+			if err := tx.e.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints WHERE chain = ?`, tx.chain).Scan(&last); err != nil {
+				return nil, fmt.Errorf("store: last audit checkpoint: %w", err)
+			}
+		}
+		tx.lastCheckpoint = &last
+	}
+	head := tx.head
+	if head.Seq-*tx.lastCheckpoint < a.every {
+		return nil, nil
+	}
+	cp := &AuditCheckpoint{Chain: tx.chain, Seq: head.Seq, HeadHash: head.Hash, At: a.now()}
+	var err error
+	if cp.Heads, err = otherHeads(ctx, tx.e, tx.chain); err != nil {
+		return nil, err
+	}
+	if cp.Signature, err = a.sign(ctx, cp); err != nil {
+		return nil, fmt.Errorf("store: sign audit checkpoint %d: %w", head.Seq, err)
+	}
+	if err := insertCheckpoint(ctx, tx.e, cp); err != nil {
+		return nil, err
+	}
+	signed := cp.Seq
+	tx.lastCheckpoint = &signed
+	return cp, nil
+}
+
+// forgetAuditHead drops what the transaction remembers of its chain, after
+// a savepoint rolled back appends it had made; the head is then read.
+func (tx *Tx) forgetAuditHead() {
+	tx.head, tx.lastCheckpoint = nil, nil
+	tx.tipTried, tx.checkpointTried = true, true
+}
+
+// committed tells the process what this transaction, now committed, left
+// at its chain's head.
+func (tx *Tx) committed() { tx.tip.committed(tx.head, tx.lastCheckpoint) }
