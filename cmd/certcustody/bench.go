@@ -35,9 +35,13 @@ type benchResult struct {
 	P50ms      float64 `json:"P50Millis"`
 	P99ms      float64 `json:"P99Millis"`
 	Cores      int     `json:"ClientCores"`
-	// ServerCPUms is the server's CPU time per successful request, from
-	// its /metrics (0 when the endpoint does not expose it). Everything
-	// else the server did meanwhile counts too: run one load at a time.
+	// Endpoints is how many servers the clients were spread over (client
+	// i calls endpoint i mod Endpoints).
+	Endpoints int `json:"Endpoints"`
+	// ServerCPUms is the servers' CPU time per successful request, summed
+	// over the endpoints' /metrics (0 when one does not expose it).
+	// Everything else the servers did meanwhile counts too: run one load
+	// at a time.
 	ServerCPUms float64 `json:"ServerCPUMillisPerOp"`
 	// FirstError is the first failed request's error, if any.
 	FirstError string `json:"FirstError,omitempty"`
@@ -46,7 +50,8 @@ type benchResult struct {
 var benchScenarios = []string{"create-ec", "create-rsa", "sign-rsa", "sign-ec", "issue-csr-ec", "issue-csr-rsa"}
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
-	var endpoint, caFile string
+	var endpoints []string
+	var caFile string
 	var clients, maxRequests int
 	var duration time.Duration
 	var scenarios []string
@@ -55,22 +60,28 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		Short: "Load a running server with N concurrent signed clients; prints throughput and p50/p99 latency",
 		Long: "Scenarios: create-ec and create-rsa (CreateCertificate EC_P256 / RSA_2048), sign-rsa and sign-ec\n" +
 			"(CertificatePrivateKeySign on an ACTIVE certificate the command sets up first). Each scenario runs for\n" +
-			"--duration or --max-requests, whichever ends first. Certificates it creates are deleted afterwards.",
+			"--duration or --max-requests, whichever ends first. Certificates it creates are deleted afterwards.\n" +
+			"Several --endpoint values (nodes of one cluster) share the clients round-robin; set-up and clean-up\n" +
+			"go through the first.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			id, secret, err := callCredentials(g)
 			if err != nil {
 				return err
 			}
-			c := newAPIClient(endpoint, id, secret)
-			if err := c.trustCA(caFile); err != nil {
-				return err
+			var cs []*apiClient
+			for _, e := range endpoints {
+				c := newAPIClient(e, id, secret)
+				if err := c.trustCA(caFile); err != nil {
+					return err
+				}
+				cs = append(cs, c)
 			}
 			for _, s := range scenarios {
 				if !slices.Contains(benchScenarios, s) {
 					return fmt.Errorf("unknown scenario %q (have %v)", s, benchScenarios)
 				}
-				r, err := runScenario(cmd.Context(), c, s, clients, duration, maxRequests)
+				r, err := runScenario(cmd.Context(), cs, s, clients, duration, maxRequests)
 				if err != nil {
 					return err
 				}
@@ -81,7 +92,7 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&endpoint, "endpoint", "http://127.0.0.1:8080", "server URL (https://... with --ca-file for TLS; connections are kept alive)")
+	cmd.Flags().StringSliceVar(&endpoints, "endpoint", []string{"http://127.0.0.1:8080"}, "server URL (https://... with --ca-file for TLS; connections are kept alive); several, comma-separated or repeated, for the nodes of a cluster")
 	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM CA bundle that verifies an https endpoint")
 	cmd.Flags().IntVar(&clients, "clients", 2*runtime.GOMAXPROCS(0), "concurrent clients")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long each scenario runs")
@@ -90,14 +101,15 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-func runScenario(ctx context.Context, c *apiClient, scenario string, clients int, duration time.Duration, maxRequests int) (*benchResult, error) {
-	var op func() error
+func runScenario(ctx context.Context, cs []*apiClient, scenario string, clients int, duration time.Duration, maxRequests int) (*benchResult, error) {
+	c := cs[0] // set-up and clean-up
+	var op func(c *apiClient) error
 	var cleanup []string
 	var mu sync.Mutex
 	switch scenario {
 	case "create-ec", "create-rsa":
 		spec := map[string]string{"create-ec": "EC_P256", "create-rsa": "RSA_2048"}[scenario]
-		op = func() error {
+		op = func(c *apiClient) error {
 			out, err := c.doJSON("CreateCertificate", "2016-01-20", map[string]string{"KeySpec": spec, "Subject": "CN=bench,OU=load,O=certcustody,C=CN"})
 			if err == nil {
 				mu.Lock()
@@ -112,7 +124,7 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 		if err != nil {
 			return nil, err
 		}
-		op = func() error {
+		op = func(c *apiClient) error {
 			_, err := c.doJSON("CreateServerCertificateWithCsr", "2020-06-30", map[string]string{"ParentIdentifier": sub, "Csr": csr, "Domain": "bench.example.com", "Days": "30"})
 			return err
 		}
@@ -128,7 +140,7 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 		cleanup = append(cleanup, id)
 		digest := sha256.Sum256([]byte("certcustody bench"))
 		msg := base64.StdEncoding.EncodeToString(digest[:])
-		op = func() error {
+		op = func(c *apiClient) error {
 			_, err := c.doJSON("CertificatePrivateKeySign", "2016-01-20", map[string]string{"CertificateId": id, "Algorithm": alg, "Message": msg, "MessageType": "DIGEST"})
 			return err
 		}
@@ -143,18 +155,19 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 	}
 	close(budget)
 	var firstErr atomic.Pointer[error]
-	cpu0, ok0 := c.serverCPU()
+	cpu0, ok0 := serversCPU(cs)
 	start := time.Now()
 	for i := range clients {
 		issued.Add(1)
 		go func() {
 			defer issued.Done()
+			c := cs[i%len(cs)]
 			for range budget {
 				if time.Now().After(deadline) || ctx.Err() != nil {
 					return
 				}
 				t0 := time.Now()
-				if err := op(); err != nil {
+				if err := op(c); err != nil {
 					errs[i]++
 					firstErr.CompareAndSwap(nil, &err)
 					continue
@@ -165,7 +178,7 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 	}
 	issued.Wait()
 	elapsed := time.Since(start)
-	cpu1, ok1 := c.serverCPU()
+	cpu1, ok1 := serversCPU(cs)
 	var all []time.Duration
 	nerr := 0
 	for i := range clients {
@@ -183,7 +196,7 @@ func runScenario(ctx context.Context, c *apiClient, scenario string, clients int
 		_, _ = c.doJSON("DeleteCertificate", "2016-01-20", map[string]string{"CertificateId": id})
 	}
 	res := &benchResult{Scenario: scenario, Clients: clients, Requests: len(all), Errors: nerr, Seconds: elapsed.Seconds(),
-		Throughput: float64(len(all)) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99), Cores: runtime.NumCPU(),
+		Throughput: float64(len(all)) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99), Cores: runtime.NumCPU(), Endpoints: len(cs),
 		ServerCPUms: cpuPerOp(cpu0, cpu1, ok0, ok1, len(all))}
 	if e := firstErr.Load(); e != nil {
 		res.FirstError = (*e).Error()

@@ -25,6 +25,19 @@ func (c *apiClient) serverCPU() (seconds float64, ok bool) {
 	return parseProcessCPU(io.LimitReader(resp.Body, 8<<20))
 }
 
+// serversCPU sums serverCPU over the nodes a load is spread over; ok only
+// when every one answered.
+func serversCPU(cs []*apiClient) (seconds float64, ok bool) {
+	for _, c := range cs {
+		s, ok := c.serverCPU()
+		if !ok {
+			return 0, false
+		}
+		seconds += s
+	}
+	return seconds, true
+}
+
 // parseProcessCPU finds process_cpu_seconds_total in a Prometheus text
 // exposition.
 func parseProcessCPU(r io.Reader) (float64, bool) {
