@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Appending to the audit chain costs one statement per transaction, not
@@ -79,7 +80,7 @@ func (tx *Tx) appendRecords(ctx context.Context, rs []*AuditRecord) (*AuditCheck
 	}
 	for len(rs) > 0 {
 		n := min(len(rs), recordsPerInsert)
-		if err := tx.insertChained(ctx, rs[:n]); err != nil {
+		if _, err := tx.insertChained(ctx, rs[:n], nil); err != nil {
 			tx.forgetAuditHead()
 			return nil, err
 		}
@@ -88,9 +89,46 @@ func (tx *Tx) appendRecords(ctx context.Context, rs []*AuditRecord) (*AuditCheck
 	return tx.maybeCheckpoint(ctx)
 }
 
+// appendRecordsWithNonce is appendRecords that records the call's nonce
+// first, as recordNonce does; on PostgreSQL one statement does both (a
+// round trip fewer for every call). A nonce already used is ErrNonceUsed,
+// and then nothing is written.
+func (tx *Tx) appendRecordsWithNonce(ctx context.Context, n *nonceClaim, now time.Time, rs []*AuditRecord) (*AuditCheckpoint, error) {
+	if tx.d != postgresDialect || len(rs) == 0 || len(rs) > recordsPerInsert {
+		fresh, err := tx.recordNonce(ctx, n.accessKeyID, n.nonce, n.until, now)
+		if err != nil {
+			return nil, err
+		}
+		if !fresh {
+			return nil, ErrNonceUsed
+		}
+		return tx.appendRecords(ctx, rs)
+	}
+	if err := tx.pruneNonces(ctx, now); err != nil {
+		return nil, err
+	}
+	fresh, err := tx.insertChained(ctx, rs, &nonceRecord{claim: n, now: now})
+	if err != nil {
+		tx.forgetAuditHead()
+		return nil, err
+	}
+	if !fresh {
+		return nil, ErrNonceUsed
+	}
+	return tx.maybeCheckpoint(ctx)
+}
+
+// nonceRecord is a nonce to record in the statement that appends records.
+type nonceRecord struct {
+	claim *nonceClaim
+	now   time.Time
+}
+
 // insertChained inserts rs after the chain's head, reading the head when
-// the remembered one turns out to be behind.
-func (tx *Tx) insertChained(ctx context.Context, rs []*AuditRecord) error {
+// the remembered one turns out to be behind. With a nonce, the first
+// attempt records it too; fresh is false when it was already used (and
+// then nothing is written).
+func (tx *Tx) insertChained(ctx context.Context, rs []*AuditRecord, nonce *nonceRecord) (fresh bool, err error) {
 	verified := false
 	if tx.head == nil {
 		if !tx.tipTried {
@@ -99,7 +137,7 @@ func (tx *Tx) insertChained(ctx context.Context, rs []*AuditRecord) error {
 		}
 		if tx.head == nil {
 			if err := tx.readAuditHead(ctx); err != nil {
-				return err
+				return false, err
 			}
 			verified = true
 		}
@@ -115,19 +153,25 @@ func (tx *Tx) insertChained(ctx context.Context, rs []*AuditRecord) error {
 			r.Hash = r.ComputeHash()
 			prev = ChainHead{Chain: tx.chain, Seq: r.Seq, Hash: r.Hash}
 		}
-		wrote, err := tx.insertAfter(ctx, tx.head.Seq, rs)
-		if err != nil {
-			return err
+		var wrote int64
+		if nonce != nil {
+			var recorded bool
+			if recorded, wrote, err = tx.insertAfterWithNonce(ctx, tx.head.Seq, rs, nonce); err != nil || !recorded {
+				return false, err
+			}
+			nonce = nil // recorded: a retry appends only
+		} else if wrote, err = tx.insertAfter(ctx, tx.head.Seq, rs); err != nil {
+			return false, err
 		}
 		if wrote == int64(len(rs)) {
 			tx.head = &prev
-			return nil
+			return true, nil
 		}
 		if wrote != 0 || verified {
-			return fmt.Errorf("store: audit chain %q moved past seq %d under its lock (%d of %d records written)", tx.chain, tx.head.Seq, wrote, len(rs))
+			return false, fmt.Errorf("store: audit chain %q moved past seq %d under its lock (%d of %d records written)", tx.chain, tx.head.Seq, wrote, len(rs))
 		}
 		if err := tx.readAuditHead(ctx); err != nil {
-			return err
+			return false, err
 		}
 		verified = true
 	}
@@ -160,6 +204,33 @@ func (tx *Tx) insertAfter(ctx context.Context, seq int64, rs []*AuditRecord) (in
 		return 0, fmt.Errorf("store: append audit records: %w", err)
 	}
 	return n, nil
+}
+
+// insertAfterWithNonce is insertAfter that also records a nonce, in one
+// PostgreSQL statement (data-modifying WITH): recorded is false when the
+// nonce was already used, and then no record is written either.
+func (tx *Tx) insertAfterWithNonce(ctx context.Context, seq int64, rs []*AuditRecord, n *nonceRecord) (recorded bool, wrote int64, err error) {
+	args := append([]any{n.claim.accessKeyID, n.claim.nonce, ms(n.claim.until), ms(n.now)}, auditInsertArgs(tx.chain, seq, rs)...)
+	var fresh int
+	if err := tx.x.QueryRowContext(ctx, nonceAndAuditInsert(len(rs)), args...).Scan(&fresh, &wrote); err != nil {
+		return false, 0, fmt.Errorf("store: record nonce and append audit records: %w", err)
+	}
+	return fresh == 1, wrote, nil
+}
+
+// nonceAndAuditInsert is recordNonce's upsert and guardedAuditInsert of n
+// records in one PostgreSQL statement; the records are written only if
+// the nonce was. It answers how many nonces and how many records it wrote.
+func nonceAndAuditInsert(n int) string {
+	key := [2]int{-1, n}
+	if q, ok := guardedInserts.Load(key); ok {
+		return q.(string)
+	}
+	q := `WITH n AS (` + nonceUpsert + ` RETURNING 1),
+		a AS (` + guardedAuditInsert(postgresDialect, n) + ` AND EXISTS (SELECT 1 FROM n) RETURNING 1)
+		SELECT (SELECT COUNT(*) FROM n), (SELECT COUNT(*) FROM a)`
+	guardedInserts.Store(key, q)
+	return q
 }
 
 var guardedInserts sync.Map // [dialect, rows] → statement

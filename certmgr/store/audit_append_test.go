@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -34,7 +35,10 @@ func testAuditAppendFollowsAnotherWriter(t *testing.T) {
 	write := func(db *DB, grouped bool) {
 		t.Helper()
 		n++
-		jctx, j := journalCtx(now)
+		// Every call claims a nonce: on PostgreSQL it rides in the
+		// statement that appends the records, also when that statement
+		// finds the remembered head behind.
+		jctx, j := nonceJournal(now, fmt.Sprint("req-", n), fmt.Sprint("n-", n))
 		id := fmt.Sprint("acct-", n)
 		insert := func(tx *Tx) error { return tx.InsertAccount(jctx, &Account{ID: id, Name: id, CreatedAt: now}) }
 		var err error
@@ -76,7 +80,18 @@ func testAuditAppendFollowsAnotherWriter(t *testing.T) {
 		t.Fatalf("head read %d times in all, want 3", got)
 	}
 
-	want := int64(2 * n)
+	// A replay to the process whose remembered head is behind: refused,
+	// and nothing of it is written but the record of its refusal.
+	write(command, false)
+	jctx, j := nonceJournal(now, "req-replay", fmt.Sprint("n-", n))
+	if err := server.Flush(jctx, j, "OK"); !errors.Is(err, ErrNonceUsed) {
+		t.Fatalf("replayed nonce: %v, want ErrNonceUsed", err)
+	}
+	if err := server.Flush(jctx, j, "SignatureNonceUsed"); err != nil {
+		t.Fatal(err)
+	}
+
+	want := int64(2*n + 1)
 	var seq int64
 	var prev []byte
 	if err := server.WalkAudit(ctx, func(r *AuditRecord) error {

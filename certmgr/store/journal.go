@@ -323,7 +323,10 @@ func (j *Journal) settle(b batch, err error) {
 // loses to another call's rolls tx back.
 func appendBatch(ctx context.Context, tx *Tx, b *batch) error {
 	b.cps = nil
-	if n := b.nonce; n != nil {
+	n := b.nonce
+	if n != nil && b.claim != nil {
+		// The nonce goes first, on its own: a claim that loses must not
+		// hide a replay.
 		fresh, err := tx.recordNonce(ctx, n.accessKeyID, n.nonce, n.until, b.at)
 		if err != nil {
 			return err
@@ -331,13 +334,20 @@ func appendBatch(ctx context.Context, tx *Tx, b *batch) error {
 		if !fresh {
 			return ErrNonceUsed
 		}
+		n = nil
 	}
 	if b.claim != nil {
 		if err := tx.insertClientToken(ctx, b.claim, b.claim.CreatedAt.Add(-b.ttl)); err != nil {
 			return err
 		}
 	}
-	cp, err := tx.appendRecords(ctx, b.records())
+	var cp *AuditCheckpoint
+	var err error
+	if n != nil {
+		cp, err = tx.appendRecordsWithNonce(ctx, n, b.at, b.records())
+	} else {
+		cp, err = tx.appendRecords(ctx, b.records())
+	}
 	if err != nil {
 		return err
 	}

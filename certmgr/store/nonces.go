@@ -57,21 +57,32 @@ func (q queries) NonceUsed(ctx context.Context, accessKeyID, nonce string, now t
 	return true, nil
 }
 
+// nonceUpsert records a nonce (access key, nonce, expiry; now): an
+// expired row does not count, it is taken over as if pruned.
+const nonceUpsert = `INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?,?,?)
+		ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ?`
+
+// pruneNonces deletes expired nonces, at most once a minute per process.
+func (tx *Tx) pruneNonces(ctx context.Context, now time.Time) error {
+	if now.Sub(tx.lastGC.get()) <= nonceGCEvery {
+		return nil
+	}
+	if _, err := tx.e.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at < ?`, ms(now)); err != nil {
+		return fmt.Errorf("store: prune nonces: %w", err)
+	}
+	tx.lastGC.set(now)
+	return nil
+}
+
 // recordNonce records a nonce in tx and reports whether it was fresh.
 // Expired nonces are pruned at most once a minute per process. Two
 // transactions recording one nonce serialize on its key: the second waits
 // for the first to commit and then finds it taken.
 func (tx *Tx) recordNonce(ctx context.Context, accessKeyID, nonce string, until, now time.Time) (bool, error) {
-	if now.Sub(tx.lastGC.get()) > nonceGCEvery {
-		if _, err := tx.e.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at < ?`, ms(now)); err != nil {
-			return false, fmt.Errorf("store: prune nonces: %w", err)
-		}
-		tx.lastGC.set(now)
+	if err := tx.pruneNonces(ctx, now); err != nil {
+		return false, err
 	}
-	// An expired row does not count: it is taken over as if pruned.
-	res, err := tx.e.ExecContext(ctx, `INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?,?,?)
-		ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ?`,
-		accessKeyID, nonce, ms(until), ms(now))
+	res, err := tx.e.ExecContext(ctx, nonceUpsert, accessKeyID, nonce, ms(until), ms(now))
 	if err != nil {
 		return false, fmt.Errorf("store: record nonce: %w", err)
 	}
