@@ -21,8 +21,9 @@ import (
 // (chainTip) and starts from it, unchecked: another process may have
 // appended since (the accesskey command beside a running server writes the
 // same chain, under the same lock). The records are then inserted by one
-// INSERT ... SELECT that writes nothing if any record follows the head it
-// started from, an index probe on (chain, seq) inside the statement. When
+// INSERT ... SELECT that writes nothing unless the chain's head is still
+// the one it started from, one index entry of (chain, seq) read inside
+// the statement. When
 // it writes nothing the head is read, the records are chained again after
 // it, and inserted again. A transaction holds its chain's write lock from
 // BEGIN, so a head it read itself cannot move: the guard failing then is
@@ -192,8 +193,8 @@ func (tx *Tx) readAuditHead(ctx context.Context) error {
 	return nil
 }
 
-// insertAfter inserts rs unless a record of the chain follows seq, and
-// returns how many it wrote: all of them or none.
+// insertAfter inserts rs if the chain's head is at seq, and returns how
+// many it wrote: all of them or none.
 func (tx *Tx) insertAfter(ctx context.Context, seq int64, rs []*AuditRecord) (int64, error) {
 	res, err := tx.x.ExecContext(ctx, guardedAuditInsert(tx.d, len(rs)), auditInsertArgs(tx.chain, seq, rs)...)
 	if err != nil {
@@ -235,9 +236,9 @@ func nonceAndAuditInsert(n int) string {
 
 var guardedInserts sync.Map // [dialect, rows] → statement
 
-// guardedAuditInsert is the INSERT of n records that writes nothing when
-// the chain has a record past the one they follow. Its last two
-// parameters are the chain and that record's seq. PostgreSQL types a
+// guardedAuditInsert is the INSERT of n records that writes nothing unless
+// the chain's head is the record they follow. Its last two parameters are
+// the chain and that record's seq (0: the chain is empty). PostgreSQL types a
 // VALUES list from its first row, so that row's parameters are cast.
 func guardedAuditInsert(d dialect, n int) string {
 	key := [2]int{int(d), n}
@@ -257,7 +258,11 @@ func guardedAuditInsert(d dialect, n int) string {
 		b.WriteString(",")
 		b.WriteString(row)
 	}
-	b.WriteString(`) AS v WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE chain = ? AND seq > ?)`)
+	// MAX over the (chain, seq) key is one index entry in either
+	// backend, whatever the plan: "no record after seq" (seq > ?) read
+	// the whole log under PostgreSQL's generic plan of a prepared
+	// statement, which cannot know that no row matches.
+	b.WriteString(`) AS v WHERE COALESCE((SELECT MAX(seq) FROM audit_log WHERE chain = ?), 0) = ?`)
 	q := b.String()
 	guardedInserts.Store(key, q)
 	return q

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -137,5 +138,97 @@ func testAuditAppendWritesManyRecordsOfOneCall(t *testing.T) {
 		if i > 0 && r.Resource != fmt.Sprint("key-", i-1) {
 			t.Fatalf("record %d is %q, want key-%d: out of order", i+1, r.Resource, i-1)
 		}
+	}
+}
+
+// TestAuditGuardReadsOneIndexEntry: the guard of every audit append reads
+// the chain's head from the (chain, seq) key, never a scan of the log, in
+// the plan each backend makes of the prepared statement. (A generic plan
+// PostgreSQL makes after five executions cannot see the parameters; a
+// guard it planned as a scan made every call read the whole log.)
+func TestAuditGuardReadsOneIndexEntry(t *testing.T) { eachBackend(t, testAuditGuardReadsOneIndexEntry) }
+
+func testAuditGuardReadsOneIndexEntry(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	// A log of some size, analyzed: planners choose by its statistics.
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	jctx, j := journalCtx(now)
+	for i := range 3000 {
+		j.AddUse("token:sign/CKM_ECDSA", fmt.Sprint("key-", i), "OK")
+	}
+	if err := db.Flush(jctx, j, "OK"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.db.ExecContext(ctx, `ANALYZE audit_log`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var plan []string
+	explain := func(q string, args ...any) {
+		t.Helper()
+		rows, err := conn.QueryContext(ctx, q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, fmt.Sprint(vals...))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stmts := []string{guardedAuditInsert(db.d, 2)}
+	if db.d == postgresDialect {
+		stmts = append(stmts, nonceAndAuditInsert(2))
+		if _, err := conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+			t.Fatal(err)
+		}
+		for i, q := range stmts {
+			if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PREPARE guard%d AS %s`, i, db.d.rebind(q))); err != nil {
+				t.Fatal(err)
+			}
+			args := auditInsertArgs("node-a", 7, []*AuditRecord{{Chain: "node-a", Seq: 8}, {Chain: "node-a", Seq: 9}})
+			if i == 1 {
+				args = append([]any{"AK1", "n-1", int64(2), int64(1)}, args...)
+			}
+			// EXPLAIN EXECUTE takes no bound parameters: literals.
+			lit := make([]string, len(args))
+			for j, a := range args {
+				switch v := a.(type) {
+				case string:
+					lit[j] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+				case int64:
+					lit[j] = fmt.Sprint(v)
+				default:
+					lit[j] = "NULL"
+				}
+			}
+			explain(fmt.Sprintf(`EXPLAIN EXECUTE guard%d(%s)`, i, strings.Join(lit, ",")))
+		}
+	} else {
+		args := auditInsertArgs("node-a", 7, []*AuditRecord{{Chain: "node-a", Seq: 8}, {Chain: "node-a", Seq: 9}})
+		explain(`EXPLAIN QUERY PLAN `+stmts[0], args...)
+	}
+	text := strings.Join(plan, "\n")
+	if len(plan) == 0 || strings.Contains(text, "Seq Scan on audit_log") || strings.Contains(text, "SCAN audit_log") {
+		t.Fatalf("the guard's plan scans the log:\n%s", text)
+	}
+	if !strings.Contains(text, "audit_log") {
+		t.Fatalf("the plan does not read audit_log at all:\n%s", text)
 	}
 }
