@@ -12,22 +12,23 @@ import (
 	"time"
 )
 
-// Appending to the audit chain costs one statement per transaction, not
-// three. A transaction used to read its chain's head, insert each record
-// on its own, and read the last checkpoint's sequence: on PostgreSQL each
-// of those is a round trip, and every call pays for them.
+// Appending to the audit chain costs one statement per transaction on
+// PostgreSQL, where each statement is a round trip, not three or more. A
+// transaction used to read its chain's head, insert each record on its
+// own, and read the last checkpoint's sequence.
 //
-// The head. This process remembers the head its last commit left
-// (chainTip) and starts from it, unchecked: another process may have
+// The head. On PostgreSQL this process remembers the head its last commit
+// left (chainTip) and starts from it, unchecked: another process may have
 // appended since (the accesskey command beside a running server writes the
 // same chain, under the same lock). The records are then inserted by one
 // INSERT ... SELECT that writes nothing unless the chain's head is still
 // the one it started from, one index entry of (chain, seq) read inside
-// the statement. When
-// it writes nothing the head is read, the records are chained again after
-// it, and inserted again. A transaction holds its chain's write lock from
-// BEGIN, so a head it read itself cannot move: the guard failing then is
-// an error, never a retry loop.
+// the statement. When it writes nothing the head is read, the records are
+// chained again after it, and inserted again. A transaction holds its
+// chain's write lock from BEGIN, so a head it read itself cannot move: the
+// guard failing then is an error, never a retry loop. SQLite reads the
+// head in each transaction instead (an in-process call), then inserts
+// every record in one plain INSERT.
 //
 // The last checkpoint. The sequence remembered is one a commit signed, so
 // it is never ahead of the database's; if another process signed one since,
@@ -132,7 +133,10 @@ type nonceRecord struct {
 func (tx *Tx) insertChained(ctx context.Context, rs []*AuditRecord, nonce *nonceRecord) (fresh bool, err error) {
 	verified := false
 	if tx.head == nil {
-		if !tx.tipTried {
+		// SQLite reads the head in process, for less than the guard
+		// costs it (an INSERT that reads its own table goes through a
+		// temporary table there): only PostgreSQL starts from the tip.
+		if !tx.tipTried && tx.d == postgresDialect {
 			tx.tipTried = true
 			tx.head, _ = tx.tip.get()
 		}
@@ -161,7 +165,7 @@ func (tx *Tx) insertChained(ctx context.Context, rs []*AuditRecord, nonce *nonce
 				return false, err
 			}
 			nonce = nil // recorded: a retry appends only
-		} else if wrote, err = tx.insertAfter(ctx, tx.head.Seq, rs); err != nil {
+		} else if wrote, err = tx.insertAfter(ctx, tx.head.Seq, rs, !verified); err != nil {
 			return false, err
 		}
 		if wrote == int64(len(rs)) {
@@ -193,10 +197,16 @@ func (tx *Tx) readAuditHead(ctx context.Context) error {
 	return nil
 }
 
-// insertAfter inserts rs if the chain's head is at seq, and returns how
-// many it wrote: all of them or none.
-func (tx *Tx) insertAfter(ctx context.Context, seq int64, rs []*AuditRecord) (int64, error) {
-	res, err := tx.x.ExecContext(ctx, guardedAuditInsert(tx.d, len(rs)), auditInsertArgs(tx.chain, seq, rs)...)
+// insertAfter inserts rs, guarded: only if the chain's head is at seq. It
+// returns how many it wrote: all of them or, guarded, none.
+func (tx *Tx) insertAfter(ctx context.Context, seq int64, rs []*AuditRecord, guarded bool) (int64, error) {
+	q, args := plainAuditInsert(len(rs)), auditInsertArgs(tx.chain, seq, rs)
+	if guarded {
+		q = guardedAuditInsert(tx.d, len(rs))
+	} else {
+		args = args[:len(args)-2]
+	}
+	res, err := tx.x.ExecContext(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: append audit records: %w", err)
 	}
@@ -234,7 +244,21 @@ func nonceAndAuditInsert(n int) string {
 	return q
 }
 
-var guardedInserts sync.Map // [dialect, rows] → statement
+var guardedInserts sync.Map // [kind, rows] → statement (kind: a dialect, or -1, -2 below)
+
+const auditColumns = `audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)`
+
+// plainAuditInsert is the INSERT of n records after a head the
+// transaction read itself.
+func plainAuditInsert(n int) string {
+	key := [2]int{-2, n}
+	if q, ok := guardedInserts.Load(key); ok {
+		return q.(string)
+	}
+	q := `INSERT INTO ` + auditColumns + ` VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)` + strings.Repeat(`,(?,?,?,?,?,?,?,?,?,?,?,?,?)`, n-1)
+	guardedInserts.Store(key, q)
+	return q
+}
 
 // guardedAuditInsert is the INSERT of n records that writes nothing unless
 // the chain's head is the record they follow. Its last two parameters are
@@ -251,8 +275,7 @@ func guardedAuditInsert(d dialect, n int) string {
 		first = "(?::text,?::bigint,?::bigint,?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::bytea,?::bytea)"
 	}
 	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)
-		SELECT * FROM (VALUES `)
+	b.WriteString(`INSERT INTO ` + auditColumns + ` SELECT * FROM (VALUES `)
 	b.WriteString(first)
 	for i := 1; i < n; i++ {
 		b.WriteString(",")

@@ -10,11 +10,12 @@ import (
 	"time"
 )
 
-// TestAuditAppendFollowsAnotherWriter: a process appends after the head
-// its own last commit left without reading it again, and when another
-// process on the same chain (the accesskey command beside a running
-// server) has appended since, it notices, reads the head once and chains
-// after it: the chain stays whole, with no fork and no gap.
+// TestAuditAppendFollowsAnotherWriter: on PostgreSQL a process appends
+// after the head its own last commit left without reading it again, and
+// when another process on the same chain (the accesskey command beside a
+// running server) has appended since, it notices, reads the head once and
+// chains after it. On both backends the chain stays whole, with no fork
+// and no gap.
 func TestAuditAppendFollowsAnotherWriter(t *testing.T) {
 	eachBackend(t, testAuditAppendFollowsAnotherWriter)
 }
@@ -55,31 +56,30 @@ func testAuditAppendFollowsAnotherWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reads := func(db *DB) int64 { return db.tip.reads.Load() }
+	// SQLite reads the head in every transaction (in process): the read
+	// counts are PostgreSQL's.
+	headReads := func(want int64, what string) {
+		t.Helper()
+		if got := server.tip.reads.Load(); backendOf(t) == "postgres" && got != want {
+			t.Fatalf("%s: the head was read %d times in all, want %d", what, got, want)
+		}
+	}
 
 	write(server, true)
-	if got := reads(server); got != 1 {
-		t.Fatalf("first append read the head %d times, want 1", got)
-	}
+	headReads(1, "first append")
 	for range 3 {
 		write(server, true)
 		write(server, false)
 	}
-	if got := reads(server); got != 1 {
-		t.Fatalf("appends after the process's own commits read the head %d times in all, want the first read only", got)
-	}
+	headReads(1, "appends after the process's own commits")
 	write(command, false)
 	write(server, true)
-	if got := reads(server); got != 2 {
-		t.Fatalf("after another writer's append the head was read %d times in all, want 2", got)
-	}
+	headReads(2, "after another writer's append")
 	write(command, true)
 	write(command, true)
 	write(server, false)
 	write(server, true)
-	if got := reads(server); got != 3 {
-		t.Fatalf("head read %d times in all, want 3", got)
-	}
+	headReads(3, "after two more of the other writer's appends")
 
 	// A replay to the process whose remembered head is behind: refused,
 	// and nothing of it is written but the record of its refusal.
@@ -141,11 +141,13 @@ func testAuditAppendWritesManyRecordsOfOneCall(t *testing.T) {
 	}
 }
 
-// TestAuditGuardReadsOneIndexEntry: the guard of every audit append reads
-// the chain's head from the (chain, seq) key, never a scan of the log, in
-// the plan each backend makes of the prepared statement. (A generic plan
-// PostgreSQL makes after five executions cannot see the parameters; a
-// guard it planned as a scan made every call read the whole log.)
+// TestAuditGuardReadsOneIndexEntry: the guard of a PostgreSQL audit
+// append reads the chain's head from the (chain, seq) key, never a scan of
+// the log, in the generic plan of the prepared statement (the one
+// PostgreSQL uses after five executions, which cannot see the parameters:
+// a guard it planned as a scan made every call read the whole log). The
+// SQLite plan of the same guard is checked too, though SQLite appends
+// without it.
 func TestAuditGuardReadsOneIndexEntry(t *testing.T) { eachBackend(t, testAuditGuardReadsOneIndexEntry) }
 
 func testAuditGuardReadsOneIndexEntry(t *testing.T) {
