@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/certcustody/certcustody/certmgr"
 	"github.com/certcustody/certcustody/keystore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,7 +25,7 @@ type metrics struct {
 	byTransport *prometheus.CounterVec
 }
 
-func newMetrics(tokenStats func() keystore.Stats, auditor Auditor) *metrics {
+func newMetrics(tokenStats func() keystore.Stats, keyPool func() certmgr.KeyPoolStats, auditor Auditor) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -44,6 +45,18 @@ func newMetrics(tokenStats func() keystore.Stats, auditor Auditor) *metrics {
 	m.registry.MustRegister(m.requests, m.latency, m.auditFailures, m.byTransport, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if tokenStats != nil {
 		m.registry.MustRegister(tokenCollector{stats: tokenStats})
+	}
+	if keyPool != nil {
+		pool := func(name, help string, v func(certmgr.KeyPoolStats) uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(keyPool())) })
+		}
+		m.registry.MustRegister(
+			pool("certcustody_key_pool_claimed_total", "CreateCertificate calls served a key from the token key pool.",
+				func(s certmgr.KeyPoolStats) uint64 { return s.Claimed }),
+			pool("certcustody_key_pool_generated_on_demand_total", "CreateCertificate calls that generated their key because their kind's pool had none.",
+				func(s certmgr.KeyPoolStats) uint64 { return s.OnDemand }),
+			pool("certcustody_key_pool_added_total", "Keys this process generated into the token key pool.",
+				func(s certmgr.KeyPoolStats) uint64 { return s.Added }))
 	}
 	if auditor != nil {
 		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -57,6 +57,8 @@ type Config struct {
 	Throttle   *Throttle             // per user and action; nil: the default 10 QPS
 	TokenStats func() keystore.Stats // token counters for /metrics; optional
 	Auditor    Auditor               // records every authenticated call and token-key use; optional
+	// KeyPool reads the token key pool's counters for /metrics; optional.
+	KeyPool func() certmgr.KeyPoolStats
 	// ClientTokens makes creating calls with a ClientToken idempotent;
 	// optional (without it a ClientToken is ignored).
 	ClientTokens ClientTokens
@@ -92,7 +94,7 @@ func New(cfg Config) *Server {
 	if cfg.Throttle == nil {
 		cfg.Throttle = &Throttle{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]binder{}, metrics: newMetrics(cfg.TokenStats, cfg.Auditor)}
+	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]binder{}, metrics: newMetrics(cfg.TokenStats, cfg.KeyPool, cfg.Auditor)}
 	// Creds and Admit are set per request (see rpc).
 	s.auth = &Authenticator{Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
 	for name, h := range kmsActions(cfg.KMS) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -9,7 +11,7 @@ import (
 
 // TestServeKeyPool runs the real binary with keystore.pool: serve fills
 // the pool at start, CreateCertificate takes a pooled key (its KeyId is
-// not kms-<CertificateId>), SIGTERM stops the worker cleanly and logs the
+// not kms-<CertificateId>), /metrics counts the claim, SIGTERM stops the worker cleanly and logs the
 // pool's counts, and `token keys` lists every unclaimed pool key with its
 // pool as owner, none an orphan.
 func TestServeKeyPool(t *testing.T) {
@@ -39,6 +41,21 @@ func TestServeKeyPool(t *testing.T) {
 	keyID, _ := kc["KeyId"].(string)
 	if !strings.HasPrefix(keyID, "kms-") || keyID == "kms-"+certID || kc["Extractable"] != false || kc["NeverExtractable"] != true {
 		t.Fatalf("KeyCustody of a pooled key: %v", kc)
+	}
+	// /metrics carries the pool's counts while the node serves.
+	resp, err := c.http.Get(c.endpoint + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"certcustody_key_pool_claimed_total 1\n", "certcustody_key_pool_generated_on_demand_total 0\n"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", strings.TrimSpace(want), grepLines(string(body), "key_pool"))
+		}
+	}
+	if !regexp.MustCompile(`certcustody_key_pool_added_total [2-9]\n`).Match(body) {
+		t.Errorf("/metrics: want at least the 2 keys that filled the pool added:\n%s", grepLines(string(body), "key_pool"))
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -90,6 +90,7 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 		AllowV1: allowV1, Region: a.cfg.Region, Logger: log,
 		Throttle:       th,
 		TokenStats:     a.keys.Stats,
+		KeyPool:        a.mgr.KeyPoolStats,
 		Auditor:        a.mgr,
 		ClientTokens:   a.mgr,
 		TrustedProxies: proxies,
