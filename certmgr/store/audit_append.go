@@ -202,7 +202,7 @@ func (tx *Tx) readAuditHead(ctx context.Context) error {
 func (tx *Tx) insertAfter(ctx context.Context, seq int64, rs []*AuditRecord, guarded bool) (int64, error) {
 	q, args := plainAuditInsert(len(rs)), auditInsertArgs(tx.chain, seq, rs)
 	if guarded {
-		q = guardedAuditInsert(tx.d, len(rs))
+		q = guardedAuditInsert(len(rs))
 	} else {
 		args = args[:len(args)-2]
 	}
@@ -233,61 +233,59 @@ func (tx *Tx) insertAfterWithNonce(ctx context.Context, seq int64, rs []*AuditRe
 // records in one PostgreSQL statement; the records are written only if
 // the nonce was. It answers how many nonces and how many records it wrote.
 func nonceAndAuditInsert(n int) string {
-	key := [2]int{-1, n}
-	if q, ok := guardedInserts.Load(key); ok {
-		return q.(string)
-	}
-	q := `WITH n AS (` + nonceUpsert + ` RETURNING 1),
-		a AS (` + guardedAuditInsert(postgresDialect, n) + ` AND EXISTS (SELECT 1 FROM n) RETURNING 1)
+	return auditStatement("nonce+guarded", n, func() string {
+		return `WITH n AS (` + nonceUpsert + ` RETURNING 1),
+		a AS (` + guardedAuditInsert(n) + ` AND EXISTS (SELECT 1 FROM n) RETURNING 1)
 		SELECT (SELECT COUNT(*) FROM n), (SELECT COUNT(*) FROM a)`
-	guardedInserts.Store(key, q)
-	return q
+	})
 }
 
-var guardedInserts sync.Map // [kind, rows] → statement (kind: a dialect, or -1, -2 below)
-
-const auditColumns = `audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)`
+const (
+	auditColumns = `audit_log (chain, seq, at, request_id, account_id, access_key_id, action, resource, code, source_ip, client_cert, prev_hash, hash)`
+	auditRow     = `(?,?,?,?,?,?,?,?,?,?,?,?,?)`
+)
 
 // plainAuditInsert is the INSERT of n records after a head the
 // transaction read itself.
 func plainAuditInsert(n int) string {
-	key := [2]int{-2, n}
-	if q, ok := guardedInserts.Load(key); ok {
-		return q.(string)
-	}
-	q := `INSERT INTO ` + auditColumns + ` VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)` + strings.Repeat(`,(?,?,?,?,?,?,?,?,?,?,?,?,?)`, n-1)
-	guardedInserts.Store(key, q)
-	return q
+	return auditStatement("plain", n, func() string {
+		return `INSERT INTO ` + auditColumns + ` VALUES ` + auditRow + strings.Repeat(","+auditRow, n-1)
+	})
 }
 
-// guardedAuditInsert is the INSERT of n records that writes nothing unless
-// the chain's head is the record they follow. Its last two parameters are
-// the chain and that record's seq (0: the chain is empty). PostgreSQL types a
-// VALUES list from its first row, so that row's parameters are cast.
-func guardedAuditInsert(d dialect, n int) string {
-	key := [2]int{int(d), n}
-	if q, ok := guardedInserts.Load(key); ok {
+// guardedAuditInsert is the PostgreSQL INSERT of n records that writes
+// nothing unless the chain's head is the record they follow. Its last two
+// parameters are the chain and that record's seq (0: the chain is empty).
+// PostgreSQL types a VALUES list from its first row, so that row's
+// parameters are cast.
+func guardedAuditInsert(n int) string {
+	return auditStatement("guarded", n, func() string {
+		first := `(?::text,?::bigint,?::bigint,?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::bytea,?::bytea)`
+		// MAX over the (chain, seq) key is one index entry whatever the
+		// plan: "no record after seq" (seq > ?) read the whole log under
+		// the generic plan of a prepared statement, which cannot know
+		// that no row matches.
+		return `INSERT INTO ` + auditColumns + ` SELECT * FROM (VALUES ` + first + strings.Repeat(","+auditRow, n-1) +
+			`) AS v WHERE COALESCE((SELECT MAX(seq) FROM audit_log WHERE chain = ?), 0) = ?`
+	})
+}
+
+// auditStatements caches the statements above by kind and record count:
+// a call's few records make a handful of shapes.
+var auditStatements sync.Map // auditStatementKey → string
+
+type auditStatementKey struct {
+	kind string
+	n    int
+}
+
+func auditStatement(kind string, n int, build func() string) string {
+	k := auditStatementKey{kind, n}
+	if q, ok := auditStatements.Load(k); ok {
 		return q.(string)
 	}
-	row := "(?,?,?,?,?,?,?,?,?,?,?,?,?)"
-	first := row
-	if d == postgresDialect {
-		first = "(?::text,?::bigint,?::bigint,?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::text,?::bytea,?::bytea)"
-	}
-	var b strings.Builder
-	b.WriteString(`INSERT INTO ` + auditColumns + ` SELECT * FROM (VALUES `)
-	b.WriteString(first)
-	for i := 1; i < n; i++ {
-		b.WriteString(",")
-		b.WriteString(row)
-	}
-	// MAX over the (chain, seq) key is one index entry in either
-	// backend, whatever the plan: "no record after seq" (seq > ?) read
-	// the whole log under PostgreSQL's generic plan of a prepared
-	// statement, which cannot know that no row matches.
-	b.WriteString(`) AS v WHERE COALESCE((SELECT MAX(seq) FROM audit_log WHERE chain = ?), 0) = ?`)
-	q := b.String()
-	guardedInserts.Store(key, q)
+	q := build()
+	auditStatements.Store(k, q)
 	return q
 }
 

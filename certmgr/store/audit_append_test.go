@@ -145,10 +145,11 @@ func testAuditAppendWritesManyRecordsOfOneCall(t *testing.T) {
 // append reads the chain's head from the (chain, seq) key, never a scan of
 // the log, in the generic plan of the prepared statement (the one
 // PostgreSQL uses after five executions, which cannot see the parameters:
-// a guard it planned as a scan made every call read the whole log). The
-// SQLite plan of the same guard is checked too, though SQLite appends
-// without it.
-func TestAuditGuardReadsOneIndexEntry(t *testing.T) { eachBackend(t, testAuditGuardReadsOneIndexEntry) }
+// a guard it planned as a scan made every call read the whole log).
+// SQLite appends without a guard: it reads the head in the transaction.
+func TestAuditGuardReadsOneIndexEntry(t *testing.T) {
+	t.Run("postgres", testAuditGuardReadsOneIndexEntry)
+}
 
 func testAuditGuardReadsOneIndexEntry(t *testing.T) {
 	db := openTest(t)
@@ -194,40 +195,33 @@ func testAuditGuardReadsOneIndexEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stmts := []string{guardedAuditInsert(db.d, 2)}
-	if db.d == postgresDialect {
-		stmts = append(stmts, nonceAndAuditInsert(2))
-		if _, err := conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+	if _, err := conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range []string{guardedAuditInsert(2), nonceAndAuditInsert(2)} {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PREPARE guard%d AS %s`, i, db.d.rebind(q))); err != nil {
 			t.Fatal(err)
 		}
-		for i, q := range stmts {
-			if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PREPARE guard%d AS %s`, i, db.d.rebind(q))); err != nil {
-				t.Fatal(err)
-			}
-			args := auditInsertArgs("node-a", 7, []*AuditRecord{{Chain: "node-a", Seq: 8}, {Chain: "node-a", Seq: 9}})
-			if i == 1 {
-				args = append([]any{"AK1", "n-1", int64(2), int64(1)}, args...)
-			}
-			// EXPLAIN EXECUTE takes no bound parameters: literals.
-			lit := make([]string, len(args))
-			for j, a := range args {
-				switch v := a.(type) {
-				case string:
-					lit[j] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
-				case int64:
-					lit[j] = fmt.Sprint(v)
-				default:
-					lit[j] = "NULL"
-				}
-			}
-			explain(fmt.Sprintf(`EXPLAIN EXECUTE guard%d(%s)`, i, strings.Join(lit, ",")))
-		}
-	} else {
 		args := auditInsertArgs("node-a", 7, []*AuditRecord{{Chain: "node-a", Seq: 8}, {Chain: "node-a", Seq: 9}})
-		explain(`EXPLAIN QUERY PLAN `+stmts[0], args...)
+		if i == 1 {
+			args = append([]any{"AK1", "n-1", int64(2), int64(1)}, args...)
+		}
+		// EXPLAIN EXECUTE takes no bound parameters: literals.
+		lit := make([]string, len(args))
+		for j, a := range args {
+			switch v := a.(type) {
+			case string:
+				lit[j] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+			case int64:
+				lit[j] = fmt.Sprint(v)
+			default:
+				lit[j] = "NULL"
+			}
+		}
+		explain(fmt.Sprintf(`EXPLAIN EXECUTE guard%d(%s)`, i, strings.Join(lit, ",")))
 	}
 	text := strings.Join(plan, "\n")
-	if len(plan) == 0 || strings.Contains(text, "Seq Scan on audit_log") || strings.Contains(text, "SCAN audit_log") {
+	if len(plan) == 0 || strings.Contains(text, "Seq Scan on audit_log") {
 		t.Fatalf("the guard's plan scans the log:\n%s", text)
 	}
 	if !strings.Contains(text, "audit_log") {
