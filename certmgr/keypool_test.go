@@ -15,6 +15,7 @@ import (
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/keystore"
 	"github.com/certcustody/certcustody/softhsm"
+	"github.com/certcustody/certcustody/softhsm/softhsmtest"
 	"github.com/google/uuid"
 	"github.com/miekg/pkcs11"
 )
@@ -207,24 +208,7 @@ func custodyOf(t *testing.T, m *Manager, keyID string) *keystore.KeyCustody {
 // key's private half under a fresh session AES key.
 func rawWrap(t *testing.T, tok *softhsm.Token, keyID string) error {
 	t.Helper()
-	ctx := pkcs11.New(tok.Module)
-	if err := ctx.Initialize(); err != nil {
-		var e pkcs11.Error
-		if !errors.As(err, &e) || e != pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED {
-			t.Fatal(err)
-		}
-	}
-	sh, err := ctx.OpenSession(tok.Slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctx.CloseSession(sh)
-	if err := ctx.Login(sh, pkcs11.CKU_USER, tok.PIN); err != nil {
-		var e pkcs11.Error
-		if !errors.As(err, &e) || e != pkcs11.CKR_USER_ALREADY_LOGGED_IN {
-			t.Fatal(err)
-		}
-	}
+	ctx, sh := softhsmtest.RawSession(t, tok)
 	if err := ctx.FindObjectsInit(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY), pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(keyID))}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package certmgr
 import (
 	"context"
 	"encoding/asn1"
-	"errors"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -169,24 +168,7 @@ func assertSweepAudited(t *testing.T, m *Manager, keyID string) {
 // committed.
 func rawKey(t *testing.T, tok *softhsm.Token, id, label string) {
 	t.Helper()
-	ctx := pkcs11.New(tok.Module)
-	if err := ctx.Initialize(); err != nil {
-		var e pkcs11.Error
-		if !errors.As(err, &e) || e != pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED {
-			t.Fatal(err)
-		}
-	}
-	sh, err := ctx.OpenSession(tok.Slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctx.CloseSession(sh)
-	if err := ctx.Login(sh, pkcs11.CKU_USER, tok.PIN); err != nil {
-		var e pkcs11.Error
-		if !errors.As(err, &e) || e != pkcs11.CKR_USER_ALREADY_LOGGED_IN {
-			t.Fatal(err)
-		}
-	}
+	ctx, sh := softhsmtest.RawSession(t, tok)
 	params, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7})
 	common := func(class uint) []*pkcs11.Attribute {
 		return []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class), pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),

@@ -60,18 +60,7 @@ type rawToken struct {
 
 func openRaw(t testing.TB, tok *softhsm.Token) *rawToken {
 	t.Helper()
-	ctx := pkcs11.New(tok.Module)
-	if err := ctx.Initialize(); err != nil && !isCKR(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		t.Fatal(err)
-	}
-	sh, err := ctx.OpenSession(tok.Slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ctx.Login(sh, pkcs11.CKU_USER, tok.PIN); err != nil && !isCKR(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctx.CloseSession(sh) })
+	ctx, sh := softhsmtest.RawSession(t, tok)
 	return &rawToken{ctx: ctx, sh: sh}
 }
 

@@ -4,6 +4,7 @@
 package softhsmtest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/certcustody/certcustody/softhsm"
+	"github.com/miekg/pkcs11"
 )
 
 var seq atomic.Uint64
@@ -48,4 +50,30 @@ func Token(t testing.TB, d *softhsm.Dir) *softhsm.Token {
 		t.Fatalf("create SoftHSM token: %v (%s)", err, softhsm.InstallHint)
 	}
 	return tok
+}
+
+// RawSession opens a read-write session on tok, logged in as the user, with
+// the PKCS#11 library itself rather than through keystore: tests use it to
+// plant objects or to ask what the token itself enforces. The session
+// closes when the test ends.
+func RawSession(t testing.TB, tok *softhsm.Token) (*pkcs11.Ctx, pkcs11.SessionHandle) {
+	t.Helper()
+	ctx := pkcs11.New(tok.Module)
+	if err := ctx.Initialize(); err != nil && !isCKR(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		t.Fatal(err)
+	}
+	sh, err := ctx.OpenSession(tok.Slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctx.CloseSession(sh) })
+	if err := ctx.Login(sh, pkcs11.CKU_USER, tok.PIN); err != nil && !isCKR(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+		t.Fatal(err)
+	}
+	return ctx, sh
+}
+
+func isCKR(err error, code uint) bool {
+	var e pkcs11.Error
+	return errors.As(err, &e) && uint(e) == code
 }
