@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -172,8 +173,26 @@ func publicKeyPEM(pub crypto.PublicKey) (string, error) {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
 }
 
+// certPEM is pem.EncodeToMemory of a CERTIFICATE block (no headers),
+// written into one allocation of its exact size. It runs on every read of
+// a certificate, where the encoder's growing buffer and its conversion to
+// a string were the largest allocations of the call.
 func certPEM(der []byte) string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	const begin, end = "-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n"
+	n := base64.StdEncoding.EncodedLen(len(der))
+	var b strings.Builder
+	b.Grow(len(begin) + n + (n+63)/64 + len(end))
+	b.WriteString(begin)
+	var line [64]byte // 48 bytes of DER per line, as encoding/pem writes them
+	for len(der) > 0 {
+		chunk := der[:min(48, len(der))]
+		der = der[len(chunk):]
+		base64.StdEncoding.Encode(line[:], chunk)
+		b.Write(line[:base64.StdEncoding.EncodedLen(len(chunk))])
+		b.WriteByte('\n')
+	}
+	b.WriteString(end)
+	return b.String()
 }
 
 func hexUpper(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }

@@ -141,7 +141,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 			return nil, err
 		}
 		sts = StringToSignV1(r.Method, params)
-		got, want = params.Get("Signature"), SignV1(r.Method, params, secret)
+		got, want = params.Get("Signature"), signStringV1(sts, secret)
 	}
 	if !hmac.Equal([]byte(got), []byte(want)) {
 		return nil, authError(http.StatusBadRequest, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation. server string to sign is:%s", sts)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/certcustody/certcustody/certmgr"
@@ -27,6 +28,8 @@ func WriteResult(w http.ResponseWriter, format, action, requestID string, v any)
 	if !strings.EqualFold(format, "XML") {
 		if body, ok := jsonResult(v, requestID); ok {
 			w.Header().Set("Content-Type", "application/json;charset=utf-8")
+			// Known before the first byte, so the answer is not chunked.
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 			w.WriteHeader(http.StatusOK)
 			if _, err := w.Write(body); err != nil {
 				return fmt.Errorf("%w: %w", errWritten, err)
@@ -86,35 +89,36 @@ func write(w http.ResponseWriter, status int, format, root string, m map[string]
 }
 
 // jsonResult encodes a result struct as its JSON object with RequestId
-// added, in one pass: the same members toMap and write produce (object
-// member order aside), without decoding the encoding back into a map.
+// added: the same members toMap and write produce (object member order
+// aside), without decoding the encoding back into a map. It is one buffer
+// written once: {"RequestId":"…" first, then the result's encoding, whose
+// opening brace is overwritten with the comma that joins the two.
 // ok is false when v does not encode as an object (or null); WriteResult
 // then takes the general path, which reports it.
 func jsonResult(v any, requestID string) ([]byte, bool) {
+	id, err := json.Marshal(requestID)
+	if err != nil {
+		return nil, false
+	}
 	var buf bytes.Buffer
+	buf.WriteString(`{"RequestId":`)
+	buf.Write(id)
+	head := buf.Len()
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, false
 	}
 	b := buf.Bytes()
-	id, err := json.Marshal(requestID)
-	if err != nil {
-		return nil, false
-	}
-	out := make([]byte, 0, len(b)+len(id)+16)
-	out = append(out, `{"RequestId":`...)
-	out = append(out, id...)
+	rest := b[head:]
 	switch {
-	case bytes.Equal(b, []byte("null\n")):
-		return append(out, "}\n"...), true
-	case len(b) < 3 || b[0] != '{':
+	case bytes.Equal(rest, []byte("null\n")) || bytes.HasPrefix(rest, []byte("{}")):
+		return append(b[:head], "}\n"...), true
+	case len(rest) < 3 || rest[0] != '{':
 		return nil, false
-	case b[1] == '}':
-		return append(out, "}\n"...), true
 	}
-	out = append(out, ',')
-	return append(out, b[1:]...), true
+	rest[0] = ','
+	return b, true
 }
 
 // toMap turns a result struct into its JSON object form, so both encodings
