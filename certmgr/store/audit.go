@@ -89,13 +89,27 @@ func (s *DB) SignAuditEvery(every int64, now func() time.Time, sign CheckpointSi
 	s.signing.Store(&auditSigning{every: every, now: now, sign: sign})
 }
 
+// otherHeadsQuery finds the chains by skipping through the (chain, seq)
+// key, one index seek per chain, and each chain's head with two more
+// (scalar subqueries: a join on the head let PostgreSQL hash the log):
+// neither SQLite nor PostgreSQL skip-scans a GROUP BY chain by itself,
+// and "chain <> ?" cannot use the key at all, so the plain aggregate read
+// the whole log inside every checkpoint's transaction (70 ms at 300,000
+// records on SQLite, growing with the log).
+const otherHeadsQuery = `WITH RECURSIVE chains(chain) AS (
+		SELECT MIN(chain) FROM audit_log
+		UNION ALL
+		SELECT (SELECT MIN(chain) FROM audit_log WHERE chain > chains.chain) FROM chains WHERE chains.chain IS NOT NULL)
+	SELECT c.chain,
+		(SELECT seq FROM audit_log WHERE chain = c.chain ORDER BY seq DESC LIMIT 1),
+		(SELECT hash FROM audit_log WHERE chain = c.chain ORDER BY seq DESC LIMIT 1)
+	FROM chains c WHERE c.chain IS NOT NULL AND c.chain <> ? ORDER BY c.chain`
+
 // otherHeads names the head of every chain but this one, as this
 // transaction sees them: a checkpoint that names them lets verification
 // notice a whole chain, or the end of one, gone.
 func otherHeads(ctx context.Context, e execer, chain string) ([]ChainHead, error) {
-	rows, err := e.QueryContext(ctx, `SELECT a.chain, a.seq, a.hash FROM audit_log a
-		JOIN (SELECT chain, MAX(seq) AS top FROM audit_log WHERE chain <> ? GROUP BY chain) h ON a.chain = h.chain AND a.seq = h.top
-		ORDER BY a.chain`, chain)
+	rows, err := e.QueryContext(ctx, otherHeadsQuery, chain)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit chain heads: %w", err)
 	}
