@@ -210,7 +210,10 @@ func (s *Store) unwrap(ctx context.Context, k *WrappedKMSKey) (*unwrapped, error
 		if err != nil {
 			return err
 		}
-		h, err = s.unwrapPrivate(sh, wk, wrapped, template)
+		if h, err = s.unwrapPrivate(sh, wk, wrapped, template); err != nil {
+			return err
+		}
+		h, err = s.freeze(sh, h)
 		return err
 	})
 	s.used(ctx, OpUnwrap, k.ID, mechAESWrapPad, err)
@@ -223,11 +226,33 @@ func (s *Store) unwrap(ctx context.Context, k *WrappedKMSKey) (*unwrapped, error
 	return u, nil
 }
 
+// freeze replaces the unwrapped object h with a copy whose CKA_MODIFIABLE
+// is false, so no session can change its usage flags or label for as long
+// as it lives. The unwrap template cannot say so itself (SoftHSM 2.6.1
+// refuses CKA_MODIFIABLE there, CKR_ATTRIBUTE_READ_ONLY); PKCS#11 lets a
+// copy turn it off. It costs one copy per unwrap, not per use (the cache
+// keeps the copy). The copy keeps every other attribute, CKA_SENSITIVE and
+// CKA_EXTRACTABLE included. A token that copies no private keys (the
+// function unsupported, or CKA_COPYABLE off by its policy) keeps h as it
+// is, and the key's custody report says Modifiable, as the token does.
+func (s *Store) freeze(sh pkcs11.SessionHandle, h pkcs11.ObjectHandle) (pkcs11.ObjectHandle, error) {
+	cp, err := s.ctx.CopyObject(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false)})
+	if isCKR(err, pkcs11.CKR_FUNCTION_NOT_SUPPORTED, pkcs11.CKR_ACTION_PROHIBITED) {
+		return h, nil
+	}
+	_ = s.ctx.DestroyObject(sh, h)
+	if err != nil {
+		return 0, fmt.Errorf("keystore: make the unwrapped key unmodifiable: %w", err)
+	}
+	return cp, nil
+}
+
 // unwrapTemplate is the KMS private-key template of k (keyTemplates: every
 // usage attribute explicit, the allowed mechanisms) as a session object:
 // sensitive, extractable only when k is exportable, labelled for
 // verifyUnwrapped, without CKA_ID (it is no token key of that ID) and
-// without CKA_MODIFIABLE (SoftHSM 2.6.1 refuses it in an unwrap template).
+// without CKA_MODIFIABLE (SoftHSM 2.6.1 refuses it in an unwrap template;
+// freeze turns it off on a copy).
 func unwrapTemplate(k *WrappedKMSKey) ([]*pkcs11.Attribute, error) {
 	_, privT, _, err := keyTemplates(k.ID, "", k.Algorithm, PurposeKMS, k.Exportable)
 	if err != nil {

@@ -90,7 +90,7 @@ func TestWrappedKMSKeys(t *testing.T) {
 			if c.Class != ClassWrapped || c.Token || !c.Sensitive || c.NeverExtractable || c.AlwaysSensitive ||
 				c.Extractable != tc.exportable || c.Exportable != tc.exportable || c.Algorithm != tc.alg ||
 				c.WrappedUnder != wrapKeyID || c.SealedUnder != kekID(1) || !strings.Contains(c.Note, "CKA_NEVER_EXTRACTABLE") ||
-				len(c.Objects) != 0 {
+				len(c.Objects) != 0 || c.Modifiable {
 				t.Fatalf("custody %+v", c)
 			}
 			want := []string{"CKM_ECDSA"}
