@@ -2,7 +2,11 @@ package certmgr
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -121,4 +125,37 @@ func TestTokenKeyQuotaUnderConcurrency(t *testing.T) {
 	if keys := tokenPrivateKeys(t, tok); keys != serviceKeys+limit {
 		t.Fatalf("%d private keys on the token, want %d service keys + %d", keys, serviceKeys, limit)
 	}
+}
+
+// TestTokenKeyQuotaLeavesExternalCAsOut: an external CA (its key is the
+// partner's, never in our token) neither needs room under the token-key
+// quota nor takes any: with the quota full of local keys, one is still
+// made, and afterwards a freed place is there for a token key.
+func TestTokenKeyQuotaLeavesExternalCAsOut(t *testing.T) {
+	ctx := context.Background()
+	limit := 3
+	m, c, _, tok := newManagerWith(t, Config{Region: "cn-hangzhou", MaxTokenKeysPerAccount: &limit})
+	root, _ := hierarchy(t, m, c, "ECC_256") // two token keys
+	kms, _ := newKMSCertificate(t, m, c)     // the third
+	objects := tokenPrivateKeys(t, tok)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		csr := csrFor(t, key, fmt.Sprintf("CN=Partner CA %d,O=Partner,C=DE", i))
+		if _, err := m.CreateExternalCACertificate(ctx, c, ExternalCARequest{InstanceID: root, Csr: csr, Validity: "1y"}); err != nil {
+			t.Fatalf("external CA %d with the quota full: %v", i, err)
+		}
+	}
+	if after := tokenPrivateKeys(t, tok); after != objects {
+		t.Fatalf("external CAs changed the token's private keys: %d -> %d", objects, after)
+	}
+	if _, err := m.CreateCertificate(ctx, c, CreateCertificateRequest{KeySpec: "EC_P256", Subject: "CN=over,OU=ou,O=o,C=CN"}); !errors.Is(err, ErrQuotaExceeded) {
+		t.Fatalf("a fourth token key: %v, want QuotaExceeded", err)
+	}
+	if err := m.DeleteCertificate(ctx, c, kms); err != nil {
+		t.Fatal(err)
+	}
+	newKMSCertificate(t, m, c) // the freed place, not taken by the external CAs
 }

@@ -148,13 +148,14 @@ func scanKMS(r scanner) (*KMSCertificate, error) {
 
 // CountTokenKeys counts an account's token-resident keys: one per KMS
 // certificate whose key is a token object (a wrapped-custody key, kept in
-// its row, is none) and one per CA (a revoked CA keeps its key). Run inside a
+// its row, is none) and one per local CA (a revoked CA keeps its key; an
+// external CA's key is its owner's, never in our token). Run inside a
 // Tx it counts the rows of that transaction, including those written
 // earlier in the same group commit.
 func (q queries) CountTokenKeys(ctx context.Context, accountID string) (int, error) {
 	var n int
 	err := q.e.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM kms_certificates WHERE account_id = ? AND key_blob IS NULL)
-		+ (SELECT COUNT(*) FROM ca_certificates WHERE account_id = ?)`, accountID, accountID).Scan(&n)
+		+ (SELECT COUNT(*) FROM ca_certificates WHERE account_id = ? AND issuer_type = 'local')`, accountID, accountID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count token keys: %w", err)
 	}
