@@ -11,6 +11,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 
@@ -121,7 +122,36 @@ func (m *Manager) CertificatePrivateKeySign(ctx context.Context, c Caller, r Sig
 	if err != nil {
 		return "", Internal(err)
 	}
+	if err := checkRSASignature(signer.Public(), in.alg, in.hashed(), sig); err != nil {
+		return "", Internal(err)
+	}
 	return base64.StdEncoding.EncodeToString(sig), nil
+}
+
+// checkRSASignature verifies an RSA signature the token made before it is
+// released. A signature computed with the Chinese remainder theorem that
+// a fault corrupted gives away the key's factors to anyone who holds it
+// and the message (Boneh, DeMillo and Lipton); a check with the public
+// exponent costs about 30 µs against 1.5 ms for the signature. Issuance
+// needs none of its own: crypto/x509 checks every certificate signature.
+// ECDSA and SM2 signatures are not checked: their verification costs more
+// than the signature, and a fault there does not reveal the key the same
+// way.
+func checkRSASignature(pub crypto.PublicKey, alg string, hashed, sig []byte) error {
+	k, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return nil
+	}
+	var err error
+	if alg == "RSA_PSS_SHA_256" {
+		err = rsa.VerifyPSS(k, crypto.SHA256, hashed, sig, pssOpts)
+	} else {
+		err = rsa.VerifyPKCS1v15(k, crypto.SHA256, hashed, sig)
+	}
+	if err != nil {
+		return fmt.Errorf("the token returned an RSA signature that does not verify; it was not released: %w", err)
+	}
+	return nil
 }
 
 // CertificatePublicKeyVerify verifies a signature with the certificate's
