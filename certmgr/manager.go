@@ -157,7 +157,7 @@ func (m *Manager) caArn(c Caller, id string) string {
 // keyCounter counts an account's token-resident keys, from the database or
 // inside a transaction.
 type keyCounter interface {
-	CountTokenKeys(ctx context.Context, accountID string) (int, error)
+	CountTokenKeys(ctx context.Context, accountID string, upTo int) (int, error)
 }
 
 // checkKeyQuota refuses a new token-resident key for an account that
@@ -169,7 +169,7 @@ func (m *Manager) checkKeyQuota(ctx context.Context, q keyCounter, accountID str
 	if m.keyQuota == 0 {
 		return nil
 	}
-	n, err := q.CountTokenKeys(ctx, accountID)
+	n, err := q.CountTokenKeys(ctx, accountID, m.keyQuota)
 	if err != nil {
 		return Internal(err)
 	}

@@ -146,18 +146,25 @@ func scanKMS(r scanner) (*KMSCertificate, error) {
 	return &c, nil
 }
 
-// CountTokenKeys counts an account's token-resident keys: one per KMS
-// certificate whose key is a token object (a wrapped-custody key, kept in
-// its row, is none) and one per local CA (a revoked CA keeps its key; an
-// external CA's key is its owner's, never in our token). Run inside a
-// Tx it counts the rows of that transaction, including those written
-// earlier in the same group commit.
-func (q queries) CountTokenKeys(ctx context.Context, accountID string) (int, error) {
+// tokenKeyCount is CountTokenKeys' statement.
+const tokenKeyCount = `SELECT
+		(SELECT COUNT(*) FROM (SELECT 1 FROM kms_certificates WHERE account_id = ? AND key_blob IS NULL LIMIT ?) k)
+		+ (SELECT COUNT(*) FROM (SELECT 1 FROM ca_certificates WHERE account_id = ? AND issuer_type = 'local' LIMIT ?) c)`
+
+// CountTokenKeys counts an account's token-resident keys, up to upTo:
+// one per KMS certificate whose key is a token object (a wrapped-custody
+// key, kept in its row, is none) and one per local CA (a revoked CA keeps
+// its key; an external CA's key is its owner's, never in our token). The
+// quota needs only to know whether the count reaches its limit, so the
+// count stops there, whatever the account holds; each part reads an index
+// of those keys alone (kms_account_token_keys, ca_account_local). Run
+// inside a Tx it counts the rows of that transaction, including those
+// written earlier in the same group commit.
+func (q queries) CountTokenKeys(ctx context.Context, accountID string, upTo int) (int, error) {
 	var n int
-	err := q.e.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM kms_certificates WHERE account_id = ? AND key_blob IS NULL)
-		+ (SELECT COUNT(*) FROM ca_certificates WHERE account_id = ? AND issuer_type = 'local')`, accountID, accountID).Scan(&n)
+	err := q.e.QueryRowContext(ctx, tokenKeyCount, accountID, upTo, accountID, upTo).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count token keys: %w", err)
 	}
-	return n, nil
+	return min(n, upTo), nil
 }

@@ -325,6 +325,13 @@ var migrations = []string{
 	// row, wrapped under the token's wrapping key and sealed under the KEK,
 	// instead of as a token object. NULL for token-resident keys.
 	`ALTER TABLE kms_certificates ADD COLUMN key_blob BLOB;`,
+	// 18: the token-key quota's count reads only the account's token keys,
+	// in an index of their own: wrapped keys (a large fleet's) and external
+	// CAs hold none, and counting through their rows made every create of
+	// an account of 100,000 wrapped keys read them all, twice, the second
+	// time holding the write lock.
+	`CREATE INDEX kms_account_token_keys ON kms_certificates(account_id) WHERE key_blob IS NULL;
+	CREATE INDEX ca_account_local ON ca_certificates(account_id) WHERE issuer_type = 'local';`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot
