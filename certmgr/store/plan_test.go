@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -22,6 +23,13 @@ func planOf(t *testing.T, db *DB, q string, args ...any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return strings.Join(planLines(t, rows), "\n")
+}
+
+// planLines reads an EXPLAIN's rows: the last column of each, which is
+// the whole line in PostgreSQL and the detail in SQLite.
+func planLines(t *testing.T, rows *sql.Rows) []string {
+	t.Helper()
 	defer rows.Close()
 	cols, _ := rows.Columns()
 	var plan []string
@@ -39,7 +47,7 @@ func planOf(t *testing.T, db *DB, q string, args ...any) string {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return strings.Join(plan, "\n")
+	return plan
 }
 
 var (
