@@ -232,12 +232,14 @@ func (s *Store) unwrap(ctx context.Context, k *WrappedKMSKey) (*unwrapped, error
 // refuses CKA_MODIFIABLE there, CKR_ATTRIBUTE_READ_ONLY); PKCS#11 lets a
 // copy turn it off. It costs one copy per unwrap, not per use (the cache
 // keeps the copy). The copy keeps every other attribute, CKA_SENSITIVE and
-// CKA_EXTRACTABLE included. A token that copies no private keys (the
-// function unsupported, or CKA_COPYABLE off by its policy) keeps h as it
-// is, and the key's custody report says Modifiable, as the token does.
+// CKA_EXTRACTABLE included. A token that will not make such a copy (the
+// function unsupported, CKA_COPYABLE off by its policy, or the attribute
+// refused in a copy template) keeps h as it is, and the key's custody
+// report says Modifiable, as the token does.
 func (s *Store) freeze(sh pkcs11.SessionHandle, h pkcs11.ObjectHandle) (pkcs11.ObjectHandle, error) {
 	cp, err := s.ctx.CopyObject(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false)})
-	if isCKR(err, pkcs11.CKR_FUNCTION_NOT_SUPPORTED, pkcs11.CKR_ACTION_PROHIBITED) {
+	if isCKR(err, pkcs11.CKR_FUNCTION_NOT_SUPPORTED, pkcs11.CKR_ACTION_PROHIBITED, pkcs11.CKR_ATTRIBUTE_READ_ONLY,
+		pkcs11.CKR_TEMPLATE_INCONSISTENT, pkcs11.CKR_ATTRIBUTE_TYPE_INVALID, pkcs11.CKR_ATTRIBUTE_VALUE_INVALID) {
 		return h, nil
 	}
 	_ = s.ctx.DestroyObject(sh, h)
