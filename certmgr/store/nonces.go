@@ -15,7 +15,16 @@ import (
 // Journal.SetNonce), so it pays no commit of its own; UseNonce, a
 // group-committed write of its own, serves callers without a journal.
 
-const nonceGCEvery = time.Minute
+// Expired nonces are pruned inside the write transactions that record
+// nonces, so a prune holds the write lock (SQLite) or the chain's lock
+// (PostgreSQL) while it runs. It deletes at most nonceGCBatch of the
+// oldest at a time, at most every nonceGCEvery, and again in the next
+// transaction while batches come out full. A minute's worth at once was
+// 60,000 rows at 1,000 calls/s, about 0.8 s of stalled writes on SQLite.
+const (
+	nonceGCEvery = time.Second
+	nonceGCBatch = 1000
+)
 
 // ErrNonceUsed: a transaction tried to record a signature nonce that
 // another call had already recorded, unexpired. That call committed first
@@ -62,20 +71,36 @@ func (q queries) NonceUsed(ctx context.Context, accessKeyID, nonce string, now t
 const nonceUpsert = `INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?,?,?)
 		ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ?`
 
-// pruneNonces deletes expired nonces, at most once a minute per process.
+// pruneNonces deletes up to nonceGCBatch expired nonces, oldest first, at
+// most once a nonceGCEvery per process unless the last batch was full. On
+// PostgreSQL it skips rows another node's prune holds, rather than wait
+// for that node's commit.
 func (tx *Tx) pruneNonces(ctx context.Context, now time.Time) error {
 	if now.Sub(tx.lastGC.get()) <= nonceGCEvery {
 		return nil
 	}
-	if _, err := tx.e.ExecContext(ctx, `DELETE FROM nonces WHERE expires_at < ?`, ms(now)); err != nil {
+	q := nonceGC
+	if tx.d == postgresDialect {
+		q = nonceGCSkipLocked
+	}
+	res, err := tx.e.ExecContext(ctx, q, ms(now), nonceGCBatch)
+	if err != nil {
 		return fmt.Errorf("store: prune nonces: %w", err)
 	}
-	tx.lastGC.set(now)
+	if n, err := res.RowsAffected(); err != nil || n < nonceGCBatch {
+		tx.lastGC.set(now)
+	}
 	return nil
 }
 
+const (
+	nonceGCSelect     = `SELECT access_key_id, nonce FROM nonces WHERE expires_at < ? ORDER BY expires_at LIMIT ?`
+	nonceGC           = `DELETE FROM nonces WHERE (access_key_id, nonce) IN (` + nonceGCSelect + `)`
+	nonceGCSkipLocked = `DELETE FROM nonces WHERE (access_key_id, nonce) IN (` + nonceGCSelect + ` FOR UPDATE SKIP LOCKED)`
+)
+
 // recordNonce records a nonce in tx and reports whether it was fresh.
-// Expired nonces are pruned at most once a minute per process. Two
+// Expired nonces are pruned a bounded batch at a time (pruneNonces). Two
 // transactions recording one nonce serialize on its key: the second waits
 // for the first to commit and then finds it taken.
 func (tx *Tx) recordNonce(ctx context.Context, accessKeyID, nonce string, until, now time.Time) (bool, error) {
