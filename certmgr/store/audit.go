@@ -94,7 +94,7 @@ func (s *DB) SignAuditEvery(every int64, now func() time.Time, sign CheckpointSi
 // (scalar subqueries: a join on the head let PostgreSQL hash the log):
 // neither SQLite nor PostgreSQL skip-scans a GROUP BY chain by itself,
 // and "chain <> ?" cannot use the key at all, so the plain aggregate read
-// the whole log inside every checkpoint's transaction (70 ms at 300,000
+// the whole log inside every checkpoint's transaction (40-70 ms at 300,000
 // records on SQLite, growing with the log).
 const otherHeadsQuery = `WITH RECURSIVE chains(chain) AS (
 		SELECT MIN(chain) FROM audit_log
