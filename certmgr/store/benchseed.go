@@ -55,7 +55,19 @@ func (s *DB) SeedIssuedForBenchmark(ctx context.Context, templateID string, issu
 				return fmt.Errorf("store: seed: %w", err)
 			}
 			_, err = tx.x.ExecContext(ctx, `UPDATE list_positions SET next_pos = next_pos + ? WHERE account_id = ? AND list = 'pca'`, k, tmpl.AccountID)
-			return err
+			if err != nil {
+				return err
+			}
+			per := make([]int, len(issuers))
+			for pos := t.next; pos < t.next+int64(k); pos++ {
+				per[pos%int64(len(issuers))]++
+			}
+			for j, id := range issuers {
+				if err := tx.countIssued(ctx, id, per[j]); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			return err

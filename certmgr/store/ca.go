@@ -165,8 +165,24 @@ func (q writers) InsertIssuedCertificate(ctx context.Context, c *IssuedCertifica
 			return err
 		}
 	}
+	if err := q.countIssued(ctx, c.IssuerIdentifier, 1); err != nil {
+		return err
+	}
 	return q.insertTagsJSON(ctx, c.AccountID, TagResourcePCA, c.Identifier, c.Tags)
 }
+
+// countIssued adds n to what the CA has issued, in this writer's shard.
+func (q writers) countIssued(ctx context.Context, ca string, n int) error {
+	if _, err := q.x.ExecContext(ctx, `INSERT INTO ca_issued_counts (ca_identifier, shard, issued) VALUES (?, ?, ?)
+		ON CONFLICT (ca_identifier, shard) DO UPDATE SET issued = ca_issued_counts.issued + excluded.issued`, ca, q.shard, n); err != nil {
+		return fmt.Errorf("store: count an issued certificate: %w", err)
+	}
+	return nil
+}
+
+// issuedCount is how many certificates a CA has issued (deleted ones
+// included), summed over the nodes' shards.
+const issuedCount = `SELECT COALESCE(SUM(issued), 0) FROM ca_issued_counts WHERE ca_identifier = ?`
 
 // GetIssuedCertificate returns the account's issued certificate.
 func (q queries) GetIssuedCertificate(ctx context.Context, accountID, identifier string) (*IssuedCertificate, error) {

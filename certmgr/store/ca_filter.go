@@ -80,11 +80,13 @@ func (q queries) FilterCACertificates(ctx context.Context, accountID string, f C
 	return out, total, rows.Err()
 }
 
-// CountIssuedBy counts the certificates a CA has issued (revoked and
-// deleted ones aside: a deleted certificate is gone).
+// CountIssuedBy counts the certificates the account's CA has issued,
+// revoked and deleted ones included, from its counters (migration 19):
+// one read however many it has issued. The caller has checked that ca is
+// the account's; a CA's certificates are all in its account.
 func (q queries) CountIssuedBy(ctx context.Context, accountID, ca string) (int64, error) {
 	var n int64
-	err := q.e.QueryRowContext(ctx, `SELECT COUNT(*) FROM issued_certificates WHERE account_id = ? AND issuer_identifier = ?`, accountID, ca).Scan(&n)
+	err := q.e.QueryRowContext(ctx, issuedCount, ca).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count issued: %w", err)
 	}

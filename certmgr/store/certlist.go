@@ -161,12 +161,16 @@ func (q queries) CountCAs(ctx context.Context, accountID string) (int64, error) 
 // IssuedByCA counts what a CA has signed: end-entity certificates
 // (deleted ones included: they were issued), how many of them are
 // revoked, subordinate CAs, and when the newest of them all was made. The caller has checked that ca is its
-// account's. Each count is answered from an index alone
-// (issued_issuer_keyset, issued_revoked), without reading rows.
+// account's. The certificates are counted by their counters
+// (ca_issued_counts); the newest and the revoked are answered from an
+// index alone (issued_issuer_keyset, issued_revoked), without reading rows.
 func (q queries) IssuedByCA(ctx context.Context, ca string) (certs, revoked, subCAs int64, lastIssued time.Time, err error) {
 	var last *int64
-	if err = q.e.QueryRowContext(ctx, `SELECT COUNT(*), MAX(created_at) FROM issued_certificates WHERE issuer_identifier = ?`, ca).Scan(&certs, &last); err != nil {
+	if err = q.e.QueryRowContext(ctx, issuedCount, ca).Scan(&certs); err != nil {
 		return 0, 0, 0, time.Time{}, fmt.Errorf("store: count issued: %w", err)
+	}
+	if err = q.e.QueryRowContext(ctx, `SELECT MAX(created_at) FROM issued_certificates WHERE issuer_identifier = ?`, ca).Scan(&last); err != nil {
+		return 0, 0, 0, time.Time{}, fmt.Errorf("store: last issued: %w", err)
 	}
 	if last != nil {
 		lastIssued = fromMS(*last)

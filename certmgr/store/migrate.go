@@ -332,6 +332,20 @@ var migrations = []string{
 	// time holding the write lock.
 	`CREATE INDEX kms_account_token_keys ON kms_certificates(account_id) WHERE key_blob IS NULL;
 	CREATE INDEX ca_account_local ON ca_certificates(account_id) WHERE issuer_type = 'local';`,
+	// 19: how many certificates each CA has issued, kept as it issues
+	// them: DescribeCACertificate counted them on every call, a read of
+	// the CA's whole share of issued_certificates. One row per CA and
+	// audit chain (a node), so nodes issuing from one CA never wait on
+	// each other's counter; the count is their sum. Rows are never
+	// removed (a deleted certificate is hidden and still counts).
+	`CREATE TABLE ca_issued_counts (
+		ca_identifier TEXT NOT NULL,
+		shard         TEXT NOT NULL,
+		issued        INTEGER NOT NULL,
+		PRIMARY KEY (ca_identifier, shard)
+	);
+	INSERT INTO ca_issued_counts (ca_identifier, shard, issued)
+		SELECT issuer_identifier, '', COUNT(*) FROM issued_certificates GROUP BY issuer_identifier;`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot

@@ -345,6 +345,7 @@ func (f *pagesFixture) checkCounts() {
 	f.t.Helper()
 	ctx := context.Background()
 	q := f.db.queries
+	checkIssuedCounts(f.t, f.db)
 	for _, a := range slices.Sorted(mapsKeys(f.refs)) {
 		ref := f.refs[a]
 		for _, tbl := range []struct{ list, table string }{{listPCA, "issued_certificates"}, {listKMS, "kms_certificates"}} {

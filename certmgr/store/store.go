@@ -228,7 +228,7 @@ type Tx struct {
 
 func (s *DB) newTx(sqlTx *sql.Tx) *Tx {
 	r := rebinder{sqlTx, s.d}
-	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d}, signing: s.signing.Load(), chain: s.chain, tip: s.tip, lastGC: &s.lastGC}
+	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d, shard: s.chain}, signing: s.signing.Load(), chain: s.chain, tip: s.tip, lastGC: &s.lastGC}
 }
 
 // The advisory lock every PostgreSQL write transaction takes first is its
@@ -261,6 +261,9 @@ type queries struct {
 type writers struct {
 	x execer
 	d dialect
+	// shard names this writer's rows of the per-node counters
+	// (ca_issued_counts): its audit chain, one per node.
+	shard string
 }
 
 // execer is what both *sql.DB and *sql.Tx offer.

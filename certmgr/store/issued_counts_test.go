@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// checkIssuedCounts: every CA's issued counter (CountIssuedBy, and the
+// count IssuedByCA reports) is what issued_certificates holds for it,
+// deleted certificates included.
+func checkIssuedCounts(t *testing.T, db *DB) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := db.e.QueryContext(ctx, `SELECT issuer_identifier, COUNT(*) FROM issued_certificates GROUP BY issuer_identifier`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	for rows.Next() {
+		var ca string
+		var n int64
+		if err := rows.Scan(&ca, &n); err != nil {
+			t.Fatal(err)
+		}
+		want[ca] = n
+	}
+	rows.Close()
+	for ca, n := range want {
+		got, err := db.CountIssuedBy(ctx, "", ca)
+		if err != nil || got != n {
+			t.Fatalf("CA %s: counter %d (%v), the table holds %d", ca, got, err, n)
+		}
+		certs, _, _, _, err := db.IssuedByCA(ctx, ca)
+		if err != nil || certs != n {
+			t.Fatalf("CA %s: IssuedByCA says %d (%v), the table holds %d", ca, certs, err, n)
+		}
+	}
+}
+
+// TestIssuedCountsPerNode: two nodes (two audit chains) issuing from one
+// CA each count in a row of their own, the count is their sum, and a
+// deleted certificate still counts (it was issued). The counter is read
+// in one statement whatever the CA has issued.
+func TestIssuedCountsPerNode(t *testing.T) { eachBackend(t, testIssuedCountsPerNode) }
+
+func testIssuedCountsPerNode(t *testing.T) {
+	ctx := context.Background()
+	url := testURL(t)
+	var nodes []*DB
+	for _, chain := range []string{"node-a", "node-b"} {
+		db, err := OpenURL(ctx, url, WithAuditChain(chain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		nodes = append(nodes, db)
+	}
+	f := newPagesFixture(t, nodes[0], "acc-a")
+	for i := range 7 {
+		row := f.issuedRow("acc-a")
+		if err := nodes[i%2].Group(ctx, func(tx *Tx) error { return tx.InsertIssuedCertificate(ctx, row) }); err != nil {
+			t.Fatal(err)
+		}
+		if i == 3 {
+			if _, err := nodes[1].RevokeIssued(ctx, "acc-a", row.Identifier, 0, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := nodes[1].Tx(ctx, func(tx *Tx) error { return tx.DeleteRevokedCertificate(ctx, "acc-a", row.Identifier) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var shards int
+	if err := nodes[0].e.QueryRowContext(ctx, `SELECT COUNT(*) FROM ca_issued_counts WHERE ca_identifier = 'ca-acc-a'`).Scan(&shards); err != nil || shards != 2 {
+		t.Fatalf("%d counter rows for the CA (%v), want one per node", shards, err)
+	}
+	for _, db := range nodes {
+		if n, err := db.CountIssuedBy(ctx, "acc-a", "ca-acc-a"); err != nil || n != 7 {
+			t.Fatalf("count %d (%v), want 7", n, err)
+		}
+	}
+	checkIssuedCounts(t, nodes[0])
+	if n, err := nodes[0].CountIssuedBy(ctx, "acc-a", "ca-none"); err != nil || n != 0 {
+		t.Fatalf("a CA that issued nothing: %d (%v)", n, err)
+	}
+}
