@@ -115,6 +115,16 @@ func (c *Cluster) start() error {
 
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
 
+// Log returns what the server has written to its log so far, for tests
+// that read what it reports there (plans that auto_explain logs).
+func (c *Cluster) Log() ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
+	if err != nil {
+		return nil, fmt.Errorf("pgcluster: %w", err)
+	}
+	return b, nil
+}
+
 func (c *Cluster) run(prog string, args ...string) error {
 	cmd := exec.Command(filepath.Join(c.bin, prog), args...)
 	cmd.Dir = c.dir
