@@ -19,8 +19,9 @@ import (
 var growingTables = []string{"issued_certificates", "audit_log", "nonces", "kms_certificates"}
 
 // TestHotCallsReadNoGrowingTableWhole drives the calls a service makes all
-// day (issuance, describe, list pages, revocation, KMS create, sign,
-// describe and delete, a CRL fetch, and the audit checkpoints they cause)
+// day (issuance, describe, list pages, revocation and deletion, the CA
+// views, KMS create, tags, sign, describe and delete, a CRL fetch, and the
+// audit checkpoints they cause)
 // against PostgreSQL with every growing table holding thousands of rows
 // (another node's audit chain, another account's KMS keys and nonces,
 // 5,000 certificates of this account), analyzed. auto_explain logs the
@@ -99,10 +100,18 @@ func TestHotCallsReadNoGrowingTableWhole(t *testing.T) {
 		e.rawOK(t, caVersion, "ListClientCertificate", map[string]string{"CurrentPage": "200", "ShowSize": "20"})
 		e.rawOK(t, caVersion, "CreateRevokeClientCertificate", map[string]string{"Identifier": leaf})
 		e.rawOK(t, caVersion, "ListRevokeCertificate", map[string]string{"CurrentPage": "1", "ShowSize": "20"})
+		e.rawOK(t, caVersion, "DeleteClientCertificate", map[string]string{"Identifier": leaf})
+		e.rawOK(t, caVersion, "CreateServerCertificate", map[string]string{"ParentIdentifier": f.sub, "Algorithm": "ECC_256",
+			"CommonName": "gen.example.com", "Domain": "gen.example.com", "Days": "30"})
+		e.rawOK(t, caVersion, "DescribeCACertificateCount", nil)
+		e.rawOK(t, caVersion, "DescribeCACertificateList", map[string]string{"CurrentPage": "1", "ShowSize": "20"})
 		e.rawOK(t, caVersion, "DescribeCACertificate", map[string]string{"Identifier": f.sub})
 		kms := f.newKMS(t, round%2 == 0)
 		e.rawOK(t, kmsVersion, "DescribeCertificate", map[string]string{"CertificateId": kms})
 		e.rawOK(t, kmsVersion, "ListCertificates", map[string]string{"CurrentPage": "1", "ShowSize": "20"})
+		e.rawOK(t, kmsVersion, "TagResource", map[string]string{"CertificateId": kms, "Tags": `[{"TagKey":"team","TagValue":"ops"}]`})
+		e.rawOK(t, kmsVersion, "ListResourceTags", map[string]string{"CertificateId": kms})
+		e.rawOK(t, kmsVersion, "GetCertificate", map[string]string{"CertificateId": f.kms})
 		e.rawOK(t, kmsVersion, "CertificatePrivateKeySign", map[string]string{"CertificateId": f.kms, "Algorithm": "ECDSA_SHA_256",
 			"Message": "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI=", "MessageType": "DIGEST"})
 		e.rawOK(t, kmsVersion, "DeleteCertificate", map[string]string{"CertificateId": kms})
