@@ -27,6 +27,11 @@ type ClientToken struct {
 // it guards. A claim older than expired is replaced: a token is a retry
 // key for a bounded time, not forever.
 func (tx *Tx) insertClientToken(ctx context.Context, c *ClientToken, expired time.Time) error {
+	// Claims of other tokens that have expired go too, a bounded batch at a
+	// time (prune.go): a token is not kept once it can no longer match.
+	if err := tx.pruneExpired(ctx, expiredClientTokens, expired, c.CreatedAt); err != nil {
+		return err
+	}
 	if _, err := tx.e.ExecContext(ctx, `DELETE FROM client_tokens WHERE account_id = ? AND token = ? AND created_at < ?`,
 		c.AccountID, c.Token, ms(expired)); err != nil {
 		return fmt.Errorf("store: expire client token: %w", err)

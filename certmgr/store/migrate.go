@@ -346,6 +346,8 @@ var migrations = []string{
 	);
 	INSERT INTO ca_issued_counts (ca_identifier, shard, issued)
 		SELECT issuer_identifier, '', COUNT(*) FROM issued_certificates GROUP BY issuer_identifier;`,
+	// 20: expired ClientToken claims are pruned (prune.go), oldest first.
+	`CREATE INDEX client_tokens_created ON client_tokens(created_at);`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot

@@ -15,17 +15,6 @@ import (
 // Journal.SetNonce), so it pays no commit of its own; UseNonce, a
 // group-committed write of its own, serves callers without a journal.
 
-// Expired nonces are pruned inside the write transactions that record
-// nonces, so a prune holds the write lock (SQLite) or the chain's lock
-// (PostgreSQL) while it runs. It deletes at most nonceGCBatch of the
-// oldest at a time, at most every nonceGCEvery, and again in the next
-// transaction while batches come out full. A minute's worth at once was
-// 60,000 rows at 1,000 calls/s, about 0.8 s of stalled writes on SQLite.
-const (
-	nonceGCEvery = time.Second
-	nonceGCBatch = 1000
-)
-
 // ErrNonceUsed: a transaction tried to record a signature nonce that
 // another call had already recorded, unexpired. That call committed first
 // (or is committing now); the transaction rolled back.
@@ -71,33 +60,10 @@ func (q queries) NonceUsed(ctx context.Context, accessKeyID, nonce string, now t
 const nonceUpsert = `INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?,?,?)
 		ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ?`
 
-// pruneNonces deletes up to nonceGCBatch expired nonces, oldest first, at
-// most once a nonceGCEvery per process unless the last batch was full. On
-// PostgreSQL it skips rows another node's prune holds, rather than wait
-// for that node's commit.
+// pruneNonces deletes a bounded batch of expired nonces (prune.go).
 func (tx *Tx) pruneNonces(ctx context.Context, now time.Time) error {
-	if now.Sub(tx.lastGC.get()) <= nonceGCEvery {
-		return nil
-	}
-	q := nonceGC
-	if tx.d == postgresDialect {
-		q = nonceGCSkipLocked
-	}
-	res, err := tx.e.ExecContext(ctx, q, ms(now), nonceGCBatch)
-	if err != nil {
-		return fmt.Errorf("store: prune nonces: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n < nonceGCBatch {
-		tx.lastGC.set(now)
-	}
-	return nil
+	return tx.pruneExpired(ctx, expiredNonces, now, now)
 }
-
-const (
-	nonceGCSelect     = `SELECT access_key_id, nonce FROM nonces WHERE expires_at < ? ORDER BY expires_at LIMIT ?`
-	nonceGC           = `DELETE FROM nonces WHERE (access_key_id, nonce) IN (` + nonceGCSelect + `)`
-	nonceGCSkipLocked = `DELETE FROM nonces WHERE (access_key_id, nonce) IN (` + nonceGCSelect + ` FOR UPDATE SKIP LOCKED)`
-)
 
 // recordNonce records a nonce in tx and reports whether it was fresh.
 // Expired nonces are pruned a bounded batch at a time (pruneNonces). Two

@@ -29,11 +29,13 @@ type DB struct {
 	// reads runs snapshot reads: for SQLite a pool of its own whose
 	// transactions begin DEFERRED (db's begin IMMEDIATE and would queue
 	// behind writers); for PostgreSQL db itself.
-	reads   *sql.DB
-	d       dialect
-	group   *committer
-	lastGC  atomicTime
-	signing atomic.Pointer[auditSigning] // set by SignAuditEvery
+	reads  *sql.DB
+	d      dialect
+	group  *committer
+	lastGC atomicTime // when this process last pruned expired nonces
+	// lastTokenGC: when it last pruned expired ClientToken claims.
+	lastTokenGC atomicTime
+	signing     atomic.Pointer[auditSigning] // set by SignAuditEvery
 	// noMigrate: a schema behind this binary is an error, not migrated.
 	noMigrate bool
 	// migrateTo, when set, stops migrating at that version (tests build
@@ -224,11 +226,12 @@ type Tx struct {
 	tip                       *chainTip
 	tipTried, checkpointTried bool
 	lastGC                    *atomicTime // when this process last pruned expired nonces
+	lastTokenGC               *atomicTime // and expired ClientToken claims
 }
 
 func (s *DB) newTx(sqlTx *sql.Tx) *Tx {
 	r := rebinder{sqlTx, s.d}
-	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d, shard: s.chain}, signing: s.signing.Load(), chain: s.chain, tip: s.tip, lastGC: &s.lastGC}
+	return &Tx{tx: sqlTx, queries: queries{e: r}, writers: writers{x: r, d: s.d, shard: s.chain}, signing: s.signing.Load(), chain: s.chain, tip: s.tip, lastGC: &s.lastGC, lastTokenGC: &s.lastTokenGC}
 }
 
 // The advisory lock every PostgreSQL write transaction takes first is its
