@@ -46,7 +46,7 @@ var insertKMS = positioned(`INSERT INTO kms_certificates (` + kmsColumns + `, po
 // position. An error must fail the caller's transaction: its rollback
 // gives the position back.
 func (q writers) InsertKMSCertificate(ctx context.Context, c *KMSCertificate) error {
-	_, err := q.insertAtNextPosition(ctx, c.AccountID, listKMS, insertKMS,
+	_, err := q.insertAtNextPosition(ctx, c.AccountID, listKMS, insertKMS, nil,
 		c.ID, c.AccountID, c.KeyID, c.KeySpec, c.ProtectionLevel, boolInt(c.Exportable), c.Subject, joinList(c.SANs),
 		c.Status, c.CSR, c.Certificate, c.Chain, c.Serial, c.Issuer, c.SignatureAlgorithm,
 		nullMS(c.NotBefore), nullMS(c.NotAfter), ms(c.CreatedAt), ms(c.UpdatedAt), c.KeyBlob)

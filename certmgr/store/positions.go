@@ -71,22 +71,31 @@ type positionedInsert struct {
 // is written {pos}, as its last placeholder. On PostgreSQL the counter's
 // upsert rides in the INSERT as a data-modifying WITH, so a position
 // costs no round trip of its own and one statement takes (or, failing,
-// gives back) both; SQLite runs two statements, in-process.
-func positioned(insert string) positionedInsert {
+// gives back) both; SQLite runs two statements, in-process. with adds
+// further data-modifying WITH items that ride along on PostgreSQL (their
+// placeholders come after the account and list); SQLite's caller runs
+// their equivalent itself.
+func positioned(insert string, with ...string) positionedInsert {
+	extra := ""
+	for _, w := range with {
+		extra += ", " + w
+	}
 	return positionedInsert{
 		sqlite: strings.Replace(insert, "{pos}", "?", 1),
 		postgres: `WITH p AS (INSERT INTO list_positions (account_id, list, next_pos) VALUES (?, ?, 1)
-			ON CONFLICT (account_id, list) DO UPDATE SET next_pos = list_positions.next_pos + 1 RETURNING next_pos - 1 AS pos) ` +
+			ON CONFLICT (account_id, list) DO UPDATE SET next_pos = list_positions.next_pos + 1 RETURNING next_pos - 1 AS pos)` + extra + ` ` +
 			strings.Replace(insert, "{pos}", "(SELECT pos FROM p)", 1) + ` RETURNING pos`,
 	}
 }
 
 // insertAtNextPosition runs ins with args (all but the position) at the
-// account's next position in list, and returns the position.
-func (q writers) insertAtNextPosition(ctx context.Context, accountID, list string, ins positionedInsert, args ...any) (int64, error) {
+// account's next position in list, and returns the position. withArgs
+// are the placeholders of ins's extra WITH items, used on PostgreSQL only.
+func (q writers) insertAtNextPosition(ctx context.Context, accountID, list string, ins positionedInsert, withArgs []any, args ...any) (int64, error) {
 	if q.d == postgresDialect {
 		var pos int64
-		err := q.x.QueryRowContext(ctx, ins.postgres, append([]any{accountID, list}, args...)...).Scan(&pos)
+		all := append(append([]any{accountID, list}, withArgs...), args...)
+		err := q.x.QueryRowContext(ctx, ins.postgres, all...).Scan(&pos)
 		return pos, err
 	}
 	pos, err := q.takePosition(ctx, accountID, list)
