@@ -27,7 +27,11 @@ func checkIssuedCounts(t *testing.T, db *DB) {
 	}
 	rows.Close()
 	for ca, n := range want {
-		got, err := db.CountIssuedBy(ctx, "", ca)
+		var account string
+		if err := db.e.QueryRowContext(ctx, `SELECT account_id FROM ca_certificates WHERE identifier = ?`, ca).Scan(&account); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.CountIssuedBy(ctx, account, ca)
 		if err != nil || got != n {
 			t.Fatalf("CA %s: counter %d (%v), the table holds %d", ca, got, err, n)
 		}
@@ -83,5 +87,8 @@ func testIssuedCountsPerNode(t *testing.T) {
 	checkIssuedCounts(t, nodes[0])
 	if n, err := nodes[0].CountIssuedBy(ctx, "acc-a", "ca-none"); err != nil || n != 0 {
 		t.Fatalf("a CA that issued nothing: %d (%v)", n, err)
+	}
+	if n, err := nodes[0].CountIssuedBy(ctx, "acc-other", "ca-acc-a"); err != nil || n != 0 {
+		t.Fatalf("another account's CA: %d (%v), want 0", n, err)
 	}
 }
