@@ -18,8 +18,10 @@ import (
 // Issuance helpers shared by CA creation and end-entity issuance. Go's
 // crypto/x509 signs RSA and ECDSA certificates; SM2 certificates go through
 // gmsm with the signature algorithm set explicitly (gmsm silently produces
-// a bad signature when it is left zero). Every certificate is parsed and its
-// signature checked again right after signing.
+// a bad signature when it is left zero). Every certificate is parsed right
+// after signing. Its signature is checked for RSA issuers (by
+// CreateCertificate) and SM2 issuers (by us), not for ECDSA issuers: see
+// ca_x509_ecdsa.go.
 
 // newSerial returns 16 random bytes as a positive serial number.
 func newSerial() (*big.Int, error) {
@@ -55,7 +57,8 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 }
 
 // signCertificate signs tmpl with signer as parent (nil parent: self-signed
-// by tmpl) and verifies the result against the parent's key.
+// by tmpl); the result of an RSA or SM2 signer is verified against the
+// parent's key.
 func signCertificate(tmpl *x509.Certificate, parent *cert, pub crypto.PublicKey, signer crypto.Signer) (*cert, error) {
 	var der []byte
 	var err error
@@ -77,7 +80,11 @@ func signCertificate(tmpl *x509.Certificate, parent *cert, pub crypto.PublicKey,
 			}
 			stdParent = parent.std
 		}
-		der, err = x509.CreateCertificate(rand.Reader, tmpl, stdParent, pub, signer)
+		if _, ok := signer.Public().(*ecdsa.PublicKey); ok {
+			der, err = createECDSACertificate(tmpl, stdParent, pub, signer)
+		} else {
+			der, err = x509.CreateCertificate(rand.Reader, tmpl, stdParent, pub, signer)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sign certificate: %w", err)
