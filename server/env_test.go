@@ -91,6 +91,7 @@ func newEnvOn(t testing.TB, db *store.DB, opts ...func(*Config)) *env {
 		Ready:        func(ctx context.Context) error { return db.Ping(ctx) },
 		Throttle:     &Throttle{Rate: 1e6, Burst: 1e6},
 		TokenStats:   keys.Stats,
+		GroupCommits: db.GroupStats,
 		Auditor:      mgr,
 		ClientTokens: mgr,
 	}

@@ -25,7 +25,7 @@ type metrics struct {
 	byTransport *prometheus.CounterVec
 }
 
-func newMetrics(tokenStats func() keystore.Stats, keyPool func() certmgr.KeyPoolStats, auditor Auditor) *metrics {
+func newMetrics(tokenStats func() keystore.Stats, keyPool func() certmgr.KeyPoolStats, groups func() certmgr.StoreStats, auditor Auditor) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -57,6 +57,22 @@ func newMetrics(tokenStats func() keystore.Stats, keyPool func() certmgr.KeyPool
 				func(s certmgr.KeyPoolStats) uint64 { return s.OnDemand }),
 			pool("certcustody_key_pool_added_total", "Keys this process generated into the token key pool.",
 				func(s certmgr.KeyPoolStats) uint64 { return s.Added }))
+	}
+	if groups != nil {
+		group := func(name, help string, v func(certmgr.StoreStats) float64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(groups()) })
+		}
+		// Writes over commits is the mean batch; the two durations over
+		// elapsed time are how busy the single committer is.
+		m.registry.MustRegister(
+			group("certcustody_store_group_commits_total", "Shared write transactions the group committer ran.",
+				func(s certmgr.StoreStats) float64 { return float64(s.Commits) }),
+			group("certcustody_store_group_writes_total", "Writes (one per request) those transactions carried.",
+				func(s certmgr.StoreStats) float64 { return float64(s.Writes) }),
+			group("certcustody_store_group_run_seconds_total", "Time the group committer spent running writes' statements, before COMMIT.",
+				func(s certmgr.StoreStats) float64 { return s.RunSeconds }),
+			group("certcustody_store_group_commit_seconds_total", "Time the group committer spent in COMMIT (with SQLite synchronous=FULL, mostly fsync).",
+				func(s certmgr.StoreStats) float64 { return s.CommitSeconds }))
 	}
 	if auditor != nil {
 		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -30,6 +30,10 @@ func TestMetricsCountRequestsAndTokenOperations(t *testing.T) {
 		`certcustody_token_sessions_max`,
 		"certcustody_audit_append_failures_total 0\n",
 		"certcustody_audit_unrecorded_key_uses_total 0\n",
+		"certcustody_store_group_commits_total ",
+		"certcustody_store_group_writes_total ",
+		"certcustody_store_group_run_seconds_total ",
+		"certcustody_store_group_commit_seconds_total ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

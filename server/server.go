@@ -59,6 +59,9 @@ type Config struct {
 	Auditor    Auditor               // records every authenticated call and token-key use; optional
 	// KeyPool reads the token key pool's counters for /metrics; optional.
 	KeyPool func() certmgr.KeyPoolStats
+	// GroupCommits reads the store's group-commit counters for /metrics;
+	// optional.
+	GroupCommits func() certmgr.StoreStats
 	// ClientTokens makes creating calls with a ClientToken idempotent;
 	// optional (without it a ClientToken is ignored).
 	ClientTokens ClientTokens
@@ -94,7 +97,7 @@ func New(cfg Config) *Server {
 	if cfg.Throttle == nil {
 		cfg.Throttle = &Throttle{}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]binder{}, metrics: newMetrics(cfg.TokenStats, cfg.KeyPool, cfg.Auditor)}
+	s := &Server{cfg: cfg, log: cfg.Logger, actions: map[string]binder{}, metrics: newMetrics(cfg.TokenStats, cfg.KeyPool, cfg.GroupCommits, cfg.Auditor)}
 	// Creds and Admit are set per request (see rpc).
 	s.auth = &Authenticator{Nonces: cfg.Nonces, Now: cfg.Now, AllowV1: cfg.AllowV1, Window: 15 * time.Minute}
 	for name, h := range kmsActions(cfg.KMS) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Group commit. With synchronous=FULL every commit costs an fsync, and a
@@ -21,9 +22,10 @@ type groupReq struct {
 }
 
 type committer struct {
-	s    *DB
-	reqs chan groupReq
-	done chan struct{}
+	s     *DB
+	reqs  chan groupReq
+	done  chan struct{}
+	stats groupCounters
 }
 
 func newCommitter(s *DB) *committer {
@@ -90,6 +92,8 @@ func (c *committer) run() {
 }
 
 func (c *committer) commit(batch []groupReq) {
+	start, commitAt := time.Now(), time.Time{}
+	defer func() { c.stats.record(len(batch), start, commitAt) }()
 	fail := func(err error) {
 		for _, r := range batch {
 			r.done(err)
@@ -114,6 +118,7 @@ func (c *committer) commit(batch []groupReq) {
 			r.res <- err
 			return
 		}
+		commitAt = time.Now()
 		if err := sqlTx.Commit(); err != nil {
 			fail(fmt.Errorf("store: commit group: %w", mapErr(err)))
 			return
@@ -144,6 +149,7 @@ func (c *committer) commit(batch []groupReq) {
 			return
 		}
 	}
+	commitAt = time.Now()
 	if err := sqlTx.Commit(); err != nil {
 		fail(fmt.Errorf("store: commit group: %w", mapErr(err)))
 		return

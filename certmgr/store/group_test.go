@@ -106,3 +106,39 @@ func BenchmarkGroupLoneWrite(b *testing.B) {
 		})
 	}
 }
+
+// TestGroupStatsCountWritesAndCommits checks the committer's counters:
+// every write counted once, failed ones too, in no more transactions than
+// writes, and time spent committing.
+func TestGroupStatsCountWritesAndCommits(t *testing.T) { eachBackend(t, testGroupStatsCountWritesAndCommits) }
+
+func testGroupStatsCountWritesAndCommits(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	before := db.GroupStats()
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = db.Group(ctx, func(tx *Tx) error {
+				if i%3 == 0 {
+					return errors.New("refused")
+				}
+				return tx.InsertAccount(ctx, &Account{ID: fmt.Sprint("s", i), Name: fmt.Sprint("stats-", i), CreatedAt: time.Now()})
+			})
+		}()
+	}
+	wg.Wait()
+	after := db.GroupStats()
+	writes, commits := after.Writes-before.Writes, after.Commits-before.Commits
+	if writes != 30 {
+		t.Fatalf("%d writes counted, want 30", writes)
+	}
+	if commits < 1 || commits > 30 {
+		t.Fatalf("%d shared transactions for 30 writes", commits)
+	}
+	if after.CommitSeconds <= before.CommitSeconds || after.RunSeconds < before.RunSeconds {
+		t.Fatalf("durations did not grow: %+v -> %+v", before, after)
+	}
+}

@@ -91,6 +91,7 @@ func serve(ctx context.Context, g *globalFlags, listen string) error {
 		Throttle:       th,
 		TokenStats:     a.keys.Stats,
 		KeyPool:        a.mgr.KeyPoolStats,
+		GroupCommits:   a.db.GroupStats,
 		Auditor:        a.mgr,
 		ClientTokens:   a.mgr,
 		TrustedProxies: proxies,
