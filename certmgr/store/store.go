@@ -11,7 +11,6 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "github.com/mattn/go-sqlite3"    // database/sql driver "sqlite3"
 )
 
 var (
@@ -76,7 +75,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		q.Set("_stmt_cache_size", "128")
 		return "file:" + path + "?" + q.Encode()
 	}
-	db, err := sql.Open("sqlite3", dsn("immediate")) // writers queue at BEGIN instead of failing at COMMIT
+	db, err := sql.Open(sqliteDriver, dsn("immediate")) // writers queue at BEGIN instead of failing at COMMIT
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -87,7 +86,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	// IMMEDIATE holds one, and a cap could starve the reads of the writer
 	// it waits for.
 	db.SetMaxIdleConns(sqliteIdleConns)
-	reads, err := sql.Open("sqlite3", dsn("deferred")) // a read transaction takes no write lock
+	reads, err := sql.Open(sqliteDriver, dsn("deferred")) // a read transaction takes no write lock
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
