@@ -15,7 +15,6 @@ import (
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/csrgen"
 	"github.com/certcustody/certcustody/keystore"
-	"github.com/google/uuid"
 )
 
 // Private CA statuses and types, as the cloud API spells them.
@@ -179,7 +178,7 @@ func (m *Manager) createCA(ctx context.Context, c Caller, r CreateCARequest, iss
 	if err := m.checkKeyQuota(ctx, m.db, c.AccountID); err != nil {
 		return nil, err
 	}
-	id := uuid.NewString()
+	id := newID()
 	keyID := "ca-" + id
 	key, err := m.keys.Generate(ctx, keystore.GenerateRequest{ID: keyID, Algorithm: alg, Purpose: keystore.PurposeCA})
 	if err != nil {

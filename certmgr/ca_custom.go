@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/certcustody/certcustody/csrgen"
-	"github.com/google/uuid"
 )
 
 // CustomRequest is CreateCustomCertificate's input: a CSR plus the
@@ -148,7 +147,7 @@ func (m *Manager) CreateCustomCertificate(ctx context.Context, c Caller, r Custo
 		}
 	}
 	keyUsage := tmpl.KeyUsage
-	res, err := m.issueWith(ctx, c, iss, tmpl, csr.PublicKey, certType, uuid.NewString(), nil, r.Labels, serial, keyUsage != 0)
+	res, err := m.issueWith(ctx, c, iss, tmpl, csr.PublicKey, certType, newID(), nil, r.Labels, serial, keyUsage != 0)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/certcustody/certcustody/csrgen"
 	"github.com/certcustody/certcustody/keystore"
-	"github.com/google/uuid"
 )
 
 // ExtensionRequest is CreateCertificateWithExtension's input.
@@ -82,7 +81,7 @@ func (m *Manager) CreateCertificateWithExtension(ctx context.Context, c Caller, 
 	if r.AppendCrl && m.public != "" {
 		tmpl.CRLDistributionPoints = []string{m.crlURL(parent.Identifier)}
 	}
-	id := uuid.NewString()
+	id := newID()
 	var pub crypto.PublicKey
 	var wrapped *keystore.WrappedKey
 	if r.CsrPemString != "" {

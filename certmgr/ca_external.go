@@ -8,7 +8,6 @@ import (
 
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/csrgen"
-	"github.com/google/uuid"
 )
 
 // External subordinate CAs: one of the caller's roots signs a subordinate
@@ -192,7 +191,7 @@ func (m *Manager) CreateExternalCACertificate(ctx context.Context, c Caller, r E
 	if err != nil {
 		return nil, Internal(err)
 	}
-	id := uuid.NewString()
+	id := newID()
 	tags, _ := r.Labels.validate()
 	row := &store.CACertificate{
 		Identifier: id, AccountID: c.AccountID, ParentIdentifier: root.Identifier, CertificateType: caTypeSub,

@@ -8,7 +8,6 @@ import (
 
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/keystore"
-	"github.com/google/uuid"
 )
 
 // leafAlgorithms are the end-entity key algorithms; any key length of the
@@ -90,7 +89,7 @@ func (m *Manager) issueGenerated(ctx context.Context, c Caller, r GenerateReques
 	if familyOf(alg) != parent.Algorithm {
 		return nil, RuleViolation("AlgorithmFamily", "A %s CA issues only %s keys; %s was asked for.", parent.Algorithm, parent.Algorithm, r.Algorithm)
 	}
-	id := uuid.NewString()
+	id := newID()
 	key, err := m.keys.GenerateWrapped(ctx, alg, ownerAAD(c, id))
 	if err != nil {
 		return nil, Internal(err)

@@ -13,7 +13,6 @@ import (
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/csrgen"
 	"github.com/certcustody/certcustody/keystore"
-	"github.com/google/uuid"
 )
 
 // IssueRequest is the input of CreateServerCertificateWithCsr and
@@ -82,7 +81,7 @@ func (m *Manager) issueWithCSR(ctx context.Context, c Caller, r IssueRequest, ce
 	if err != nil {
 		return nil, err
 	}
-	return m.issue(ctx, c, iss, tmpl, csr.PublicKey, certType, uuid.NewString(), nil, r.Labels)
+	return m.issue(ctx, c, iss, tmpl, csr.PublicKey, certType, newID(), nil, r.Labels)
 }
 
 // usage sets what a SERVER or CLIENT certificate is for and its SANs: a

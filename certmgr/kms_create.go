@@ -11,7 +11,6 @@ import (
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/csrgen"
 	"github.com/certcustody/certcustody/keystore"
-	"github.com/google/uuid"
 )
 
 // KMS certificate statuses.
@@ -100,7 +99,7 @@ func (m *Manager) CreateCertificate(ctx context.Context, c Caller, req CreateCer
 		return nil, err
 	}
 	exportable := req.ExportablePrivateKey == nil || *req.ExportablePrivateKey
-	id := uuid.NewString()
+	id := newID()
 	if m.KMSKeyCustodyOf(c.AccountID) == KeyCustodyWrapped {
 		return m.createWrapped(ctx, c, id, alg, dn, sans, exportable)
 	}

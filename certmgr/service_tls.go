@@ -12,7 +12,6 @@ import (
 	"github.com/certcustody/certcustody/certmgr/store"
 	"github.com/certcustody/certcustody/csrgen"
 	"github.com/certcustody/certcustody/keystore"
-	"github.com/google/uuid"
 )
 
 // The server's own TLS identity. Its key is a token service key
@@ -63,7 +62,7 @@ func (m *Manager) IssueTLSCertificate(ctx context.Context, r TLSCertificateReque
 		return nil, Internal(err)
 	}
 	c := Caller{AccountID: ca.AccountID, Region: m.region}
-	id := uuid.NewString()
+	id := newID()
 	ctx, finish := m.internalAudit(ctx, ca.AccountID, "admin:IssueTLSCertificate", m.caArn(c, id))
 	res, err := m.issueTLS(ctx, c, ca, r, id)
 	finish(err)

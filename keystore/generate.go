@@ -18,11 +18,11 @@ type GenerateRequest struct {
 	Purpose    Purpose   // fixes the template
 	Exportable bool      // CKA_EXTRACTABLE for PurposeKMS; ignored (false) otherwise
 	// RandomID says the caller drew ID at random (certmgr's "kms-<uuid>"
-	// and "ca-<uuid>": 122 random bits), so no other node can have made a
-	// key with it: the first attempt checks the index only, not the token
-	// (a find is linear in the token's object count). Without it, and on
-	// every retry, a find by CKA_ID proves the ID free (or, on a retry,
-	// removes what the failed attempt left).
+	// and "ca-<uuid>": at least 62 random bits beside a timestamp), so no
+	// other node can have made a key with it: the first attempt checks the
+	// index only, not the token (a find is linear in the token's object
+	// count). Without it, and on every retry, a find by CKA_ID proves the
+	// ID free (or, on a retry, removes what the failed attempt left).
 	RandomID bool
 }
 

@@ -110,7 +110,9 @@ func BenchmarkGroupLoneWrite(b *testing.B) {
 // TestGroupStatsCountWritesAndCommits checks the committer's counters:
 // every write counted once, failed ones too, in no more transactions than
 // writes, and time spent committing.
-func TestGroupStatsCountWritesAndCommits(t *testing.T) { eachBackend(t, testGroupStatsCountWritesAndCommits) }
+func TestGroupStatsCountWritesAndCommits(t *testing.T) {
+	eachBackend(t, testGroupStatsCountWritesAndCommits)
+}
 
 func testGroupStatsCountWritesAndCommits(t *testing.T) {
 	db := openTest(t)
