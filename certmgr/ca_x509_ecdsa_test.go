@@ -26,6 +26,33 @@ func (s *countingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts
 	return s.Signer.Sign(r, digest, opts)
 }
 
+// softwareCA makes a self-signed software CA on curve, the issuer the
+// encoding tests compare against crypto/x509.
+func softwareCA(t *testing.T, curve elliptic.Curve) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, SubjectKeyId: []byte{1, 2, 3}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustParseCertificate(t, der), key
+}
+
+func mustParseCertificate(t *testing.T, der []byte) *x509.Certificate {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestECDSACertificatesAreGoEncodedAndSignedOnce checks that an ECDSA
 // issuer's certificate is the one x509.CreateCertificate encodes (same
 // TBSCertificate, same outer algorithm), signed once, and that the
@@ -34,21 +61,7 @@ func (s *countingSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts
 func TestECDSACertificatesAreGoEncodedAndSignedOnce(t *testing.T) {
 	for _, curve := range []elliptic.Curve{elliptic.P256(), elliptic.P384(), elliptic.P521()} {
 		t.Run(curve.Params().Name, func(t *testing.T) {
-			caKey, err := ecdsa.GenerateKey(curve, rand.Reader)
-			if err != nil {
-				t.Fatal(err)
-			}
-			caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"},
-				NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-				KeyUsage: x509.KeyUsageCertSign, SubjectKeyId: []byte{1, 2, 3}}
-			caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ca, err := x509.ParseCertificate(caDER)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ca, caKey := softwareCA(t, curve)
 			leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			if err != nil {
 				t.Fatal(err)
@@ -65,10 +78,7 @@ func TestECDSACertificatesAreGoEncodedAndSignedOnce(t *testing.T) {
 			if cs.n != 1 {
 				t.Fatalf("token asked for %d signatures, want 1", cs.n)
 			}
-			got, err := x509.ParseCertificate(der)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := mustParseCertificate(t, der)
 			if err := got.CheckSignatureFrom(ca); err != nil {
 				t.Fatalf("signature does not verify under the issuer's key: %v", err)
 			}
@@ -76,10 +86,7 @@ func TestECDSACertificatesAreGoEncodedAndSignedOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := x509.ParseCertificate(wantDER)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := mustParseCertificate(t, wantDER)
 			if !bytes.Equal(got.RawTBSCertificate, want.RawTBSCertificate) {
 				t.Fatal("TBSCertificate differs from crypto/x509's encoding")
 			}
@@ -93,15 +100,8 @@ func TestECDSACertificatesAreGoEncodedAndSignedOnce(t *testing.T) {
 // TestECDSACertificateKeepsTheSignerKeyCheck checks that a signer whose
 // key is not the parent's is still refused before anything is signed.
 func TestECDSACertificateKeepsTheSignerKeyCheck(t *testing.T) {
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"},
-		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
+	ca, _ := softwareCA(t, elliptic.P256())
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
