@@ -141,10 +141,10 @@ func (m *Manager) LookupAccessKey(ctx context.Context, id string) (*Principal, e
 
 // LookupAccessKeyAndNonce is LookupAccessKey that also reports, from the
 // same read, whether the request's signature nonce is already recorded
-// for the key and unexpired (see NonceUsed): one database round trip
-// instead of two for every authenticated call.
-func (m *Manager) LookupAccessKeyAndNonce(ctx context.Context, id, nonce string) (*Principal, bool, error) {
-	k, used, err := m.db.AccessKeyAndNonce(ctx, id, nonce, m.now())
+// for the key with the request's expiry until (see NonceUsed): one
+// database round trip instead of two for every authenticated call.
+func (m *Manager) LookupAccessKeyAndNonce(ctx context.Context, id, nonce string, until time.Time) (*Principal, bool, error) {
+	k, used, err := m.db.AccessKeyAndNonce(ctx, id, nonce, until)
 	p, err := m.principalOf(ctx, id, k, err)
 	if err != nil {
 		return nil, false, err
@@ -258,9 +258,10 @@ func (m *Manager) UseNonce(ctx context.Context, accessKeyID, nonce string, until
 }
 
 // NonceUsed reports whether a signature nonce is already recorded for the
-// access key and unexpired. It writes nothing.
-func (m *Manager) NonceUsed(ctx context.Context, accessKeyID, nonce string) (bool, error) {
-	return m.db.NonceUsed(ctx, accessKeyID, nonce, m.now())
+// access key with the request's expiry until: its signed timestamp plus
+// the window, which a replay repeats. It writes nothing.
+func (m *Manager) NonceUsed(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error) {
+	return m.db.NonceUsed(ctx, accessKeyID, nonce, until)
 }
 
 // secretCache keeps unsealed secrets briefly so that each request does not

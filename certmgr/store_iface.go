@@ -19,7 +19,7 @@ type Store interface {
 	statusReader // CAStatuses: issuance checks its chain
 
 	AccessKeyByID(ctx context.Context, id string) (*store.AccessKey, error)
-	AccessKeyAndNonce(ctx context.Context, id, nonce string, now time.Time) (*store.AccessKey, bool, error)
+	AccessKeyAndNonce(ctx context.Context, id, nonce string, until time.Time) (*store.AccessKey, bool, error)
 	AuditChain() string
 	AuditFor(ctx context.Context, accountID string, resources, actions []string, code string, limit int) ([]*store.AuditRecord, error)
 	AuditHead(ctx context.Context) (seq int64, hash []byte, signed bool, err error)
@@ -61,7 +61,7 @@ type Store interface {
 	CountPoolKeys(ctx context.Context, algorithm string, exportable bool) (int, error)
 	AllPoolKeys(ctx context.Context) ([]*store.PoolKey, error)
 	UseNonce(ctx context.Context, accessKeyID, nonce string, until, now time.Time) (bool, error)
-	NonceUsed(ctx context.Context, accessKeyID, nonce string, now time.Time) (bool, error)
+	NonceUsed(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error)
 }
 
 var _ Store = (*store.DB)(nil)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	kms "github.com/alibabacloud-go/kms-20160120/v3/client"
 	"github.com/alibabacloud-go/tea/tea"
@@ -29,9 +30,11 @@ func TestReplayedSignIsRefusedAndAudited(t *testing.T) {
 	if _, err := c.UploadCertificate(&kms.UploadCertificateRequest{CertificateId: created.Body.CertificateId, Certificate: tea.String(ca.sign(t, tea.StringValue(created.Body.Csr))), CertificateChain: tea.String(ca.pem)}); err != nil {
 		t.Fatal(err)
 	}
+	// Every copy of a request repeats its signed timestamp with its nonce.
+	ts := time.Now().UTC().Format("2006-01-02T15:04:05Z")
 	sign := func(nonce string) (int, map[string]string) {
 		return e.rawV1(t, Params{"Action": "CertificatePrivateKeySign", "CertificateId": id, "Algorithm": "ECDSA_SHA_256",
-			"Message": b64([]byte("m")), "MessageType": "RAW", "SignatureNonce": nonce}, nil)
+			"Message": b64([]byte("m")), "MessageType": "RAW", "SignatureNonce": nonce, "Timestamp": ts}, nil)
 	}
 
 	nonces0, uses0 := e.nonceRows(t), e.tokenUses(t)
@@ -122,9 +125,9 @@ type countingNonces struct {
 	reads atomic.Int64
 }
 
-func (c *countingNonces) NonceUsed(ctx context.Context, accessKeyID, nonce string) (bool, error) {
+func (c *countingNonces) NonceUsed(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error) {
 	c.reads.Add(1)
-	return c.NonceChecker.NonceUsed(ctx, accessKeyID, nonce)
+	return c.NonceChecker.NonceUsed(ctx, accessKeyID, nonce, until)
 }
 
 // TestNonceCheckRidesTheKeyLookup: the check that a request's nonce is
@@ -136,8 +139,9 @@ func TestNonceCheckRidesTheKeyLookup(t *testing.T) {
 		nonces = &countingNonces{NonceChecker: c.Nonces.(NonceChecker)}
 		c.Nonces = nonces
 	})
+	ts := time.Now().UTC().Format("2006-01-02T15:04:05Z")
 	call := func(nonce string) (int, map[string]string) {
-		return e.rawV1(t, Params{"Action": "ListCertificates", "SignatureNonce": nonce}, nil)
+		return e.rawV1(t, Params{"Action": "ListCertificates", "SignatureNonce": nonce, "Timestamp": ts}, nil)
 	}
 	if status, body := call("fresh-1"); status != 200 {
 		t.Fatalf("first call: %d %v", status, body)

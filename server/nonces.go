@@ -20,7 +20,7 @@ import (
 // SignatureNonceUsed.
 type NonceChecker interface {
 	NonceStore
-	NonceUsed(ctx context.Context, accessKeyID, nonce string) (bool, error)
+	NonceUsed(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error)
 }
 
 // journalNonces is the NonceStore of one audited request: it checks the
@@ -37,11 +37,11 @@ type journalNonces struct {
 func (n journalNonces) UseNonce(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error) {
 	used, ok := false, false
 	if n.read != nil {
-		used, ok = n.read.usedNonce(accessKeyID, nonce)
+		used, ok = n.read.usedNonce(accessKeyID, nonce, until)
 	}
 	if !ok {
 		var err error
-		if used, err = n.check.NonceUsed(ctx, accessKeyID, nonce); err != nil {
+		if used, err = n.check.NonceUsed(ctx, accessKeyID, nonce, until); err != nil {
 			return false, err
 		}
 	}

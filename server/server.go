@@ -41,7 +41,7 @@ type Principals interface {
 // server's nonce check then costs no read of its own.
 type NoncePrincipals interface {
 	Principals
-	LookupAccessKeyAndNonce(ctx context.Context, id, nonce string) (*certmgr.Principal, bool, error)
+	LookupAccessKeyAndNonce(ctx context.Context, id, nonce string, until time.Time) (*certmgr.Principal, bool, error)
 }
 
 // Config wires the server.
@@ -130,11 +130,12 @@ func (s *Server) Handler() http.Handler { return s.echo }
 type principalOnce struct {
 	p     Principals
 	found *certmgr.Principal
-	// nonce is the nonce the lookup read; nonceUsed its answer; nonceRead
-	// whether there is one.
-	nonce     string
-	nonceUsed bool
-	nonceRead bool
+	// nonce and nonceUntil are the nonce and expiry the lookup read;
+	// nonceUsed its answer; nonceRead whether there is one.
+	nonce      string
+	nonceUntil time.Time
+	nonceUsed  bool
+	nonceRead  bool
 }
 
 func (c *principalOnce) SecretFor(ctx context.Context, id string) (string, error) {
@@ -146,23 +147,23 @@ func (c *principalOnce) SecretFor(ctx context.Context, id string) (string, error
 	return p.Secret, nil
 }
 
-func (c *principalOnce) SecretForNonce(ctx context.Context, id, nonce string) (string, error) {
+func (c *principalOnce) SecretForNonce(ctx context.Context, id, nonce string, until time.Time) (string, error) {
 	np, ok := c.p.(NoncePrincipals)
 	if !ok {
 		return c.SecretFor(ctx, id)
 	}
-	p, used, err := np.LookupAccessKeyAndNonce(ctx, id, nonce)
+	p, used, err := np.LookupAccessKeyAndNonce(ctx, id, nonce, until)
 	if err != nil {
 		return "", err
 	}
-	c.found, c.nonce, c.nonceUsed, c.nonceRead = p, nonce, used, true
+	c.found, c.nonce, c.nonceUntil, c.nonceUsed, c.nonceRead = p, nonce, until, used, true
 	return p.Secret, nil
 }
 
-// usedNonce returns what the lookup read of this nonce of this key; ok is
-// false when it read nothing of it.
-func (c *principalOnce) usedNonce(accessKeyID, nonce string) (used, ok bool) {
-	if !c.nonceRead || c.found == nil || c.found.AccessKeyID != accessKeyID || c.nonce != nonce {
+// usedNonce returns what the lookup read of this nonce of this key with
+// this expiry; ok is false when it read nothing of it.
+func (c *principalOnce) usedNonce(accessKeyID, nonce string, until time.Time) (used, ok bool) {
+	if !c.nonceRead || c.found == nil || c.found.AccessKeyID != accessKeyID || c.nonce != nonce || !c.nonceUntil.Equal(until) {
 		return false, false
 	}
 	return c.nonceUsed, true

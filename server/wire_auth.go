@@ -24,13 +24,14 @@ type Credentials interface {
 // hands such credentials the request's nonce.
 type NonceCredentials interface {
 	Credentials
-	SecretForNonce(ctx context.Context, accessKeyID, nonce string) (string, error)
+	SecretForNonce(ctx context.Context, accessKeyID, nonce string, until time.Time) (string, error)
 }
 
-// secretFor looks up the secret, with the nonce when the credentials take it.
-func (a *Authenticator) secretFor(ctx context.Context, accessKeyID, nonce string) (string, error) {
+// secretFor looks up the secret, with the nonce and its expiry when the
+// credentials take them.
+func (a *Authenticator) secretFor(ctx context.Context, accessKeyID, nonce string, until time.Time) (string, error) {
 	if c, ok := a.Creds.(NonceCredentials); ok {
-		return c.SecretForNonce(ctx, accessKeyID, nonce)
+		return c.SecretForNonce(ctx, accessKeyID, nonce, until)
 	}
 	return a.Creds.SecretFor(ctx, accessKeyID)
 }
@@ -95,6 +96,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		ts, nonce, sts string
 		got, want      string
 		secret         string
+		until          time.Time // the nonce's expiry: the signed time plus the window
 	)
 	if h := r.Header.Get("Authorization"); h != "" {
 		auth, err := parseAuthorizationV3(h)
@@ -111,10 +113,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		req.AccessKeyID, req.SignatureVersion = auth.AccessKeyID, v3Algorithm
 		req.Action, req.Version = r.Header.Get("x-acs-action"), r.Header.Get("x-acs-version")
 		ts, nonce = r.Header.Get("x-acs-date"), r.Header.Get("x-acs-signature-nonce")
-		if err := a.checkTime(ts, "x-acs-date"); err != nil {
+		if until, err = a.checkTime(ts, "x-acs-date"); err != nil {
 			return nil, err
 		}
-		if secret, err = a.secretFor(ctx, req.AccessKeyID, nonce); err != nil {
+		if secret, err = a.secretFor(ctx, req.AccessKeyID, nonce, until); err != nil {
 			return nil, err
 		}
 		sts = stringToSignV3(r, auth, hex.EncodeToString(sum[:]))
@@ -134,10 +136,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		req.AccessKeyID, req.SignatureVersion = params.Get("AccessKeyId"), "1.0"
 		req.Action, req.Version = params.Get("Action"), params.Get("Version")
 		ts, nonce = params.Get("Timestamp"), params.Get("SignatureNonce")
-		if err := a.checkTime(ts, "Timestamp"); err != nil {
+		if until, err = a.checkTime(ts, "Timestamp"); err != nil {
 			return nil, err
 		}
-		if secret, err = a.secretFor(ctx, req.AccessKeyID, nonce); err != nil {
+		if secret, err = a.secretFor(ctx, req.AccessKeyID, nonce, until); err != nil {
 			return nil, err
 		}
 		sts = StringToSignV1(r.Method, params)
@@ -160,8 +162,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 			return nil, err
 		}
 	}
-	issued, _ := parseTimestamp(ts)
-	fresh, err := a.Nonces.UseNonce(ctx, req.AccessKeyID, nonce, issued.Add(a.Window))
+	fresh, err := a.Nonces.UseNonce(ctx, req.AccessKeyID, nonce, until)
 	if err != nil {
 		return nil, certmgr.Internal(err)
 	}
@@ -211,17 +212,20 @@ func parseTimestamp(s string) (time.Time, error) {
 	return time.Time{}, errBadTimestamp
 }
 
-func (a *Authenticator) checkTime(ts, name string) error {
+// checkTime refuses a timestamp outside the window either side of now and
+// returns the expiry its request's nonce is recorded with: the timestamp
+// plus the window, which a replay repeats (see store.NonceUsed).
+func (a *Authenticator) checkTime(ts, name string) (until time.Time, err error) {
 	if ts == "" {
-		return certmgr.MissingParameter(name)
+		return time.Time{}, certmgr.MissingParameter(name)
 	}
 	t, err := parseTimestamp(ts)
 	if err != nil {
-		return authError(http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted (want yyyy-MM-ddTHH:mm:ssZ in UTC).")
+		return time.Time{}, authError(http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted (want yyyy-MM-ddTHH:mm:ssZ in UTC).")
 	}
 	now := a.Now()
 	if t.Before(now.Add(-a.Window)) || t.After(now.Add(a.Window)) {
-		return authError(http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+		return time.Time{}, authError(http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
 	}
-	return nil
+	return t.Add(a.Window), nil
 }

@@ -155,7 +155,8 @@ func TestAuthRefusalsChangeNothing(t *testing.T) {
 	rows0, keys0 := e.counts(t)
 	create := Params{"Action": "CreateCertificate", "KeySpec": "EC_P256", "Subject": "CN=a,OU=b,O=c,C=CN"}
 	bad := Params{"Action": "CreateCertificate", "KeySpec": "EC_P999", "Subject": "CN=a,OU=b,O=c,C=CN"}
-	fixedNonce := Params{"SignatureNonce": "nonce-once"}
+	// A replay repeats the signed timestamp with the nonce.
+	fixedNonce := Params{"SignatureNonce": "nonce-once", "Timestamp": time.Now().UTC().Format("2006-01-02T15:04:05Z")}
 	for k, v := range bad {
 		fixedNonce[k] = v
 	}

@@ -69,15 +69,15 @@ func (q queries) AccessKeyByID(ctx context.Context, id string) (*AccessKey, erro
 }
 
 // AccessKeyAndNonce returns an access key by ID and, read in the same
-// statement, whether a signature nonce is recorded for it and unexpired at
-// now: authentication needs both, and on PostgreSQL each read is a round
-// trip.
-func (q queries) AccessKeyAndNonce(ctx context.Context, id, nonce string, now time.Time) (*AccessKey, bool, error) {
+// statement, whether a signature nonce is recorded for it with the expiry
+// until (see NonceUsed): authentication needs both, and on PostgreSQL each
+// read is a round trip.
+func (q queries) AccessKeyAndNonce(ctx context.Context, id, nonce string, until time.Time) (*AccessKey, bool, error) {
 	var k AccessKey
 	var created int64
 	var used bool
 	err := q.e.QueryRowContext(ctx, `SELECT id, account_id, secret_sealed, status, policy, created_at,
-		EXISTS (SELECT 1 FROM nonces WHERE access_key_id = ? AND nonce = ? AND expires_at >= ?) FROM access_keys WHERE id = ?`, id, nonce, ms(now), id).
+		EXISTS (SELECT 1 FROM nonces WHERE expires_at = ? AND access_key_id = ? AND nonce = ?) FROM access_keys WHERE id = ?`, ms(until), id, nonce, id).
 		Scan(&k.ID, &k.AccountID, &k.SecretSealed, &k.Status, &k.Policy, &created, &used)
 	if err != nil {
 		return nil, false, mapErr(err)

@@ -109,7 +109,7 @@ func (tx *Tx) appendRecordsWithNonce(ctx context.Context, n *nonceClaim, now tim
 	if err := tx.pruneNonces(ctx, now); err != nil {
 		return nil, err
 	}
-	fresh, err := tx.insertChained(ctx, rs, &nonceRecord{claim: n, now: now})
+	fresh, err := tx.insertChained(ctx, rs, &nonceRecord{claim: n})
 	if err != nil {
 		tx.forgetAuditHead()
 		return nil, err
@@ -123,7 +123,6 @@ func (tx *Tx) appendRecordsWithNonce(ctx context.Context, n *nonceClaim, now tim
 // nonceRecord is a nonce to record in the statement that appends records.
 type nonceRecord struct {
 	claim *nonceClaim
-	now   time.Time
 }
 
 // insertChained inserts rs after the chain's head, reading the head when
@@ -221,7 +220,7 @@ func (tx *Tx) insertAfter(ctx context.Context, seq int64, rs []*AuditRecord, gua
 // PostgreSQL statement (data-modifying WITH): recorded is false when the
 // nonce was already used, and then no record is written either.
 func (tx *Tx) insertAfterWithNonce(ctx context.Context, seq int64, rs []*AuditRecord, n *nonceRecord) (recorded bool, wrote int64, err error) {
-	args := append([]any{n.claim.accessKeyID, n.claim.nonce, ms(n.claim.until), ms(n.now)}, auditInsertArgs(tx.chain, seq, rs)...)
+	args := append([]any{ms(n.claim.until), n.claim.accessKeyID, n.claim.nonce}, auditInsertArgs(tx.chain, seq, rs)...)
 	var fresh int
 	if err := tx.x.QueryRowContext(ctx, nonceAndAuditInsert(len(rs)), args...).Scan(&fresh, &wrote); err != nil {
 		return false, 0, fmt.Errorf("store: record nonce and append audit records: %w", err)
@@ -229,12 +228,12 @@ func (tx *Tx) insertAfterWithNonce(ctx context.Context, seq int64, rs []*AuditRe
 	return fresh == 1, wrote, nil
 }
 
-// nonceAndAuditInsert is recordNonce's upsert and guardedAuditInsert of n
+// nonceAndAuditInsert is recordNonce's insert and guardedAuditInsert of n
 // records in one PostgreSQL statement; the records are written only if
 // the nonce was. It answers how many nonces and how many records it wrote.
 func nonceAndAuditInsert(n int) string {
 	return auditStatement("nonce+guarded", n, func() string {
-		return `WITH n AS (` + nonceUpsert + ` RETURNING 1),
+		return `WITH n AS (` + nonceInsert + ` RETURNING 1),
 		a AS (` + guardedAuditInsert(n) + ` AND EXISTS (SELECT 1 FROM n) RETURNING 1)
 		SELECT (SELECT COUNT(*) FROM n), (SELECT COUNT(*) FROM a)`
 	})

@@ -189,7 +189,7 @@ func testAuditGuardReadsOneIndexEntry(t *testing.T) {
 		}
 		args := auditInsertArgs("node-a", 7, []*AuditRecord{{Chain: "node-a", Seq: 8}, {Chain: "node-a", Seq: 9}})
 		if i == 1 {
-			args = append([]any{"AK1", "n-1", int64(2), int64(1)}, args...)
+			args = append([]any{int64(2), "AK1", "n-1"}, args...)
 		}
 		// EXPLAIN EXECUTE takes no bound parameters: literals.
 		lit := make([]string, len(args))

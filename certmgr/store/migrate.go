@@ -348,6 +348,20 @@ var migrations = []string{
 		SELECT issuer_identifier, '', COUNT(*) FROM issued_certificates GROUP BY issuer_identifier;`,
 	// 20: expired ClientToken claims are pruned (prune.go), oldest first.
 	`CREATE INDEX client_tokens_created ON client_tokens(created_at);`,
+	// 21: nonces keyed by expiry first. A nonce's expiry is its request's
+	// signed timestamp plus the window, so new nonces go to the right end
+	// of the key and the prune takes a run off its left end; keyed by the
+	// random nonce, each insert and each pruned row had dirtied a page of
+	// its own.
+	`CREATE TABLE nonces_by_expiry (
+		expires_at    INTEGER NOT NULL,
+		access_key_id TEXT NOT NULL,
+		nonce         TEXT NOT NULL,
+		PRIMARY KEY (expires_at, access_key_id, nonce)
+	) WITHOUT ROWID;
+	INSERT INTO nonces_by_expiry (expires_at, access_key_id, nonce) SELECT expires_at, access_key_id, nonce FROM nonces;
+	DROP TABLE nonces;
+	ALTER TABLE nonces_by_expiry RENAME TO nonces;`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot

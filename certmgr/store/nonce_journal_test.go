@@ -14,10 +14,14 @@ import (
 func nonceJournal(now time.Time, requestID, nonce string) (context.Context, *Journal) {
 	ctx, j := journalCtx(now)
 	j.base.RequestID = requestID
-	j.SetNonce("AK1", nonce, now.Add(15*time.Minute))
+	j.SetNonce("AK1", nonce, nonceUntil(now))
 	j.SetCall("acct", "AK1", "2016-01-20/DescribeCertificate", "acs:kms:*:acct:certificate/*")
 	return ctx, j
 }
+
+// nonceUntil is the expiry the journals of these tests claim nonces with,
+// as the server does for a request signed at now.
+func nonceUntil(now time.Time) time.Time { return now.Add(15 * time.Minute) }
 
 // A journal's nonce commits with the call's first record: a call that
 // changes nothing records it in its one Flush; a changing call in its
@@ -39,13 +43,13 @@ func testJournalNonceCommitsWithTheFirstRecord(t *testing.T) {
 
 			// A read-only call: nothing but its Flush commits.
 			ctx, j := nonceJournal(now, "read-1", "n-read")
-			if used, err := db.NonceUsed(ctx, "AK1", "n-read", now); err != nil || used {
+			if used, err := db.NonceUsed(ctx, "AK1", "n-read", nonceUntil(now)); err != nil || used {
 				t.Fatalf("fresh nonce reported used=%v err=%v", used, err)
 			}
 			if err := db.Flush(ctx, j, "OK"); err != nil {
 				t.Fatal(err)
 			}
-			if used, err := db.NonceUsed(ctx, "AK1", "n-read", now); err != nil || !used {
+			if used, err := db.NonceUsed(ctx, "AK1", "n-read", nonceUntil(now)); err != nil || !used {
 				t.Fatalf("nonce not recorded with the call's record: used=%v err=%v", used, err)
 			}
 			ctx, j = nonceJournal(now, "read-2", "n-read")
@@ -64,7 +68,7 @@ func testJournalNonceCommitsWithTheFirstRecord(t *testing.T) {
 			if err := run(db, ctx, insert("a")); err != nil {
 				t.Fatal(err)
 			}
-			if used, _ := db.NonceUsed(ctx, "AK1", "n-write", now); !used {
+			if used, _ := db.NonceUsed(ctx, "AK1", "n-write", nonceUntil(now)); !used {
 				t.Fatal("nonce did not commit with the change")
 			}
 			if err := db.Flush(ctx, j, "OK"); err != nil {
@@ -112,14 +116,14 @@ func testJournalNonceSurvivesAFailedCommit(t *testing.T) {
 	if err := db.Flush(ctx, j, "OK"); err == nil {
 		t.Fatal("flush succeeded while the log refused records")
 	}
-	if used, _ := db.NonceUsed(ctx, "AK1", "n-1", now); used {
+	if used, _ := db.NonceUsed(ctx, "AK1", "n-1", nonceUntil(now)); used {
 		t.Fatal("nonce committed without the call's record")
 	}
 	lift()
 	if err := db.Flush(ctx, j, "InternalError"); err != nil {
 		t.Fatal(err)
 	}
-	if used, _ := db.NonceUsed(ctx, "AK1", "n-1", now); !used {
+	if used, _ := db.NonceUsed(ctx, "AK1", "n-1", nonceUntil(now)); !used {
 		t.Fatal("nonce lost after a failed commit")
 	}
 }
@@ -172,8 +176,9 @@ func testJournalNonceRaceHasOneWinner(t *testing.T) {
 }
 
 // TestAccessKeyAndNonceReadTogether: the key lookup's one statement
-// answers the key and whether the nonce is used: unused, used, expired,
-// used by another key; an unknown key is ErrNotFound.
+// answers the key and whether the nonce is used: used, the same nonce
+// under another expiry (a new signed timestamp), unused, used by another
+// key; an unknown key is ErrNotFound.
 func TestAccessKeyAndNonceReadTogether(t *testing.T) {
 	eachBackend(t, testAccessKeyAndNonceReadTogether)
 }
@@ -195,27 +200,29 @@ func testAccessKeyAndNonceReadTogether(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []struct {
-		nonce string
-		until time.Time
-	}{{"n-live", now.Add(time.Minute)}, {"n-expired", now.Add(-time.Second)}} {
-		if fresh, err := db.UseNonce(ctx, "AK1", n.nonce, n.until, now.Add(-time.Hour)); err != nil || !fresh {
-			t.Fatalf("record %s: %v %v", n.nonce, fresh, err)
-		}
+	until := now.Add(time.Minute)
+	if fresh, err := db.UseNonce(ctx, "AK1", "n-live", until, now); err != nil || !fresh {
+		t.Fatalf("record n-live: %v %v", fresh, err)
 	}
 	for _, c := range []struct {
 		key, nonce string
+		until      time.Time
 		used       bool
-	}{{"AK1", "n-live", true}, {"AK1", "n-expired", false}, {"AK1", "n-new", false}, {"AK2", "n-live", false}} {
-		k, used, err := db.AccessKeyAndNonce(ctx, c.key, c.nonce, now)
+	}{
+		{"AK1", "n-live", until, true},
+		{"AK1", "n-live", until.Add(time.Second), false}, // the nonce under a new signed timestamp
+		{"AK1", "n-new", until, false},
+		{"AK2", "n-live", until, false},
+	} {
+		k, used, err := db.AccessKeyAndNonce(ctx, c.key, c.nonce, c.until)
 		if err != nil {
 			t.Fatalf("%s %s: %v", c.key, c.nonce, err)
 		}
 		if k.ID != c.key || k.AccountID != "a1" || string(k.SecretSealed) != "sealed-"+c.key || used != c.used {
-			t.Fatalf("%s %s: key %s/%s used=%v, want used=%v", c.key, c.nonce, k.ID, k.AccountID, used, c.used)
+			t.Fatalf("%s %s %v: key %s/%s used=%v, want used=%v", c.key, c.nonce, c.until, k.ID, k.AccountID, used, c.used)
 		}
 	}
-	if _, _, err := db.AccessKeyAndNonce(ctx, "AK-missing", "n-live", now); !errors.Is(err, ErrNotFound) {
+	if _, _, err := db.AccessKeyAndNonce(ctx, "AK-missing", "n-live", until); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown key: %v, want ErrNotFound", err)
 	}
 }

@@ -38,14 +38,22 @@ func (s *DB) UseNonce(ctx context.Context, accessKeyID, nonce string, until, now
 	return fresh, err
 }
 
-// NonceUsed reports whether a nonce is recorded for the access key and
-// unexpired at now. It writes nothing: it lets a replay of a committed
+// NonceUsed reports whether a nonce is recorded for the access key with
+// the expiry until. It writes nothing: it lets a replay of a committed
 // request be refused before any work, while the record itself commits
 // with the call (a replay racing its original is caught there).
-func (q queries) NonceUsed(ctx context.Context, accessKeyID, nonce string, now time.Time) (bool, error) {
+//
+// A nonce is recorded with its request's expiry, the signed timestamp plus
+// the window, and that expiry leads the key (migration 21): a replay
+// carries the same timestamp, so it finds its original's row, while
+// another request with the same nonce and a new timestamp is a request
+// with a new signature, which only the key's holder can make. Whatever
+// the expiry, a request is only accepted while it lies ahead (the
+// timestamp is at most a window old), so a recorded row is unexpired.
+func (q queries) NonceUsed(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error) {
 	var one int
-	err := q.e.QueryRowContext(ctx, `SELECT 1 FROM nonces WHERE access_key_id = ? AND nonce = ? AND expires_at >= ?`,
-		accessKeyID, nonce, ms(now)).Scan(&one)
+	err := q.e.QueryRowContext(ctx, `SELECT 1 FROM nonces WHERE expires_at = ? AND access_key_id = ? AND nonce = ?`,
+		ms(until), accessKeyID, nonce).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -55,10 +63,10 @@ func (q queries) NonceUsed(ctx context.Context, accessKeyID, nonce string, now t
 	return true, nil
 }
 
-// nonceUpsert records a nonce (access key, nonce, expiry; now): an
-// expired row does not count, it is taken over as if pruned.
-const nonceUpsert = `INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?,?,?)
-		ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE nonces.expires_at < ?`
+// nonceInsert records a nonce (expiry, access key, nonce); a row already
+// there (unexpired, see NonceUsed) makes it write nothing.
+const nonceInsert = `INSERT INTO nonces (expires_at, access_key_id, nonce) VALUES (?,?,?)
+		ON CONFLICT (expires_at, access_key_id, nonce) DO NOTHING`
 
 // pruneNonces deletes a bounded batch of expired nonces (prune.go).
 func (tx *Tx) pruneNonces(ctx context.Context, now time.Time) error {
@@ -73,7 +81,7 @@ func (tx *Tx) recordNonce(ctx context.Context, accessKeyID, nonce string, until,
 	if err := tx.pruneNonces(ctx, now); err != nil {
 		return false, err
 	}
-	res, err := tx.e.ExecContext(ctx, nonceUpsert, accessKeyID, nonce, ms(until), ms(now))
+	res, err := tx.e.ExecContext(ctx, nonceInsert, ms(until), accessKeyID, nonce)
 	if err != nil {
 		return false, fmt.Errorf("store: record nonce: %w", err)
 	}

@@ -28,7 +28,7 @@ type expiring struct {
 }
 
 var (
-	expiredNonces = expiring{table: "nonces", key: "access_key_id, nonce", at: "expires_at",
+	expiredNonces = expiring{table: "nonces", key: "expires_at, access_key_id, nonce", at: "expires_at",
 		last: func(tx *Tx) *atomicTime { return tx.lastGC }}
 	expiredClientTokens = expiring{table: "client_tokens", key: "account_id, token", at: "created_at",
 		last: func(tx *Tx) *atomicTime { return tx.lastTokenGC }}
