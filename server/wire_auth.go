@@ -37,7 +37,9 @@ func (a *Authenticator) secretFor(ctx context.Context, accessKeyID, nonce string
 }
 
 // NonceStore records signature nonces. UseNonce returns false when the
-// nonce was already used by this AccessKey within its window.
+// nonce was already used by this AccessKey with this expiry (the signed
+// timestamp plus the window, which a replay repeats); a store may also
+// refuse it under any other expiry still ahead, as MemoryNonces does.
 type NonceStore interface {
 	UseNonce(ctx context.Context, accessKeyID, nonce string, until time.Time) (bool, error)
 }
