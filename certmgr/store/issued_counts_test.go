@@ -8,22 +8,23 @@ import (
 
 // checkIssuedCounts: every CA's issued counter (CountIssuedBy, and the
 // count IssuedByCA reports) is what issued_certificates holds for it,
-// deleted certificates included.
+// deleted certificates included, and so is its revoked count.
 func checkIssuedCounts(t *testing.T, db *DB) {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := db.e.QueryContext(ctx, `SELECT issuer_identifier, COUNT(*) FROM issued_certificates GROUP BY issuer_identifier`)
+	rows, err := db.e.QueryContext(ctx, `SELECT issuer_identifier, COUNT(*), SUM(CASE WHEN status = 'REVOKE' THEN 1 ELSE 0 END)
+		FROM issued_certificates GROUP BY issuer_identifier`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{}
+	want, wantRevoked := map[string]int64{}, map[string]int64{}
 	for rows.Next() {
 		var ca string
-		var n int64
-		if err := rows.Scan(&ca, &n); err != nil {
+		var n, r int64
+		if err := rows.Scan(&ca, &n, &r); err != nil {
 			t.Fatal(err)
 		}
-		want[ca] = n
+		want[ca], wantRevoked[ca] = n, r
 	}
 	rows.Close()
 	for ca, n := range want {
@@ -35,9 +36,9 @@ func checkIssuedCounts(t *testing.T, db *DB) {
 		if err != nil || got != n {
 			t.Fatalf("CA %s: counter %d (%v), the table holds %d", ca, got, err, n)
 		}
-		certs, _, _, _, err := db.IssuedByCA(ctx, ca)
-		if err != nil || certs != n {
-			t.Fatalf("CA %s: IssuedByCA says %d (%v), the table holds %d", ca, certs, err, n)
+		certs, revoked, _, _, err := db.IssuedByCA(ctx, ca)
+		if err != nil || certs != n || revoked != wantRevoked[ca] {
+			t.Fatalf("CA %s: IssuedByCA says %d, %d revoked (%v); the table holds %d, %d revoked", ca, certs, revoked, err, n, wantRevoked[ca])
 		}
 	}
 }

@@ -362,6 +362,14 @@ var migrations = []string{
 	INSERT INTO nonces_by_expiry (expires_at, access_key_id, nonce) SELECT expires_at, access_key_id, nonce FROM nonces;
 	DROP TABLE nonces;
 	ALTER TABLE nonces_by_expiry RENAME TO nonces;`,
+	// 22: each CA's revoked end-entity certificates are counted on its
+	// crls row, which every revocation updates already, instead of by a
+	// count over the CA's revoked index entries on every status call.
+	`ALTER TABLE crls ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
+	UPDATE crls SET revoked = (SELECT COUNT(*) FROM issued_certificates WHERE issuer_identifier = crls.ca_identifier AND status = 'REVOKE');
+	INSERT INTO crls (ca_identifier, crl_number, dirty, generation, revoked)
+		SELECT issuer_identifier, 0, 1, 1, COUNT(*) FROM issued_certificates
+		WHERE status = 'REVOKE' AND issuer_identifier NOT IN (SELECT ca_identifier FROM crls) GROUP BY issuer_identifier;`,
 }
 
 // postgresOverrides replace a migration whose SQLite text PostgreSQL cannot

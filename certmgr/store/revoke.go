@@ -37,7 +37,7 @@ func (s *DB) RevokeIssued(ctx context.Context, accountID, identifier string, rea
 				return err
 			}
 		}
-		return markCRLDirty(ctx, tx, issuer, entry)
+		return markCRLDirty(ctx, tx, issuer, entry, 1)
 	})
 	return issuer, err
 }
@@ -66,20 +66,22 @@ func (s *DB) RevokeCA(ctx context.Context, accountID, identifier string, at time
 		if err != nil {
 			return err
 		}
-		return markCRLDirty(ctx, tx, parent.String, entry)
+		return markCRLDirty(ctx, tx, parent.String, entry, 0)
 	})
 }
 
 // markCRLDirty marks a CA's CRL dirty and bumps its change counter, so a
 // build that read its entries before this revocation cannot clear the
-// mark, and appends the revocation's entry (nil: none) to the CA's list
-// if it is kept. The upsert takes the CA's crls row (PostgreSQL: until
-// commit), which is what makes the CA's appends take turns.
-func markCRLDirty(ctx context.Context, tx *Tx, ca string, entry []byte) error {
+// mark, adds revokes (the CA's end-entity certificates this change
+// revokes) to its revoked count, and appends the revocation's entry (nil:
+// none) to the CA's list if it is kept. The upsert takes the CA's crls
+// row (PostgreSQL: until commit), which is what makes the CA's appends,
+// and its count, take turns.
+func markCRLDirty(ctx context.Context, tx *Tx, ca string, entry []byte, revokes int64) error {
 	var kept int
-	err := tx.e.QueryRowContext(ctx, `INSERT INTO crls (ca_identifier, crl_number, dirty, generation) VALUES (?, 0, 1, 1)
-		ON CONFLICT (ca_identifier) DO UPDATE SET dirty = 1, generation = crls.generation + 1
-		RETURNING entries_kept`, ca).Scan(&kept)
+	err := tx.e.QueryRowContext(ctx, `INSERT INTO crls (ca_identifier, crl_number, dirty, generation, revoked) VALUES (?, 0, 1, 1, ?)
+		ON CONFLICT (ca_identifier) DO UPDATE SET dirty = 1, generation = crls.generation + 1, revoked = crls.revoked + excluded.revoked
+		RETURNING entries_kept`, ca, revokes).Scan(&kept)
 	if err != nil {
 		return fmt.Errorf("store: mark CRL dirty: %w", err)
 	}
@@ -91,7 +93,7 @@ func markCRLDirty(ctx context.Context, tx *Tx, ca string, entry []byte) error {
 
 // MarkCRLDirty forces the next fetch of a CA's CRL to rebuild it.
 func (s *DB) MarkCRLDirty(ctx context.Context, ca string) error {
-	return s.Tx(ctx, func(tx *Tx) error { return markCRLDirty(ctx, tx, ca, nil) })
+	return s.Tx(ctx, func(tx *Tx) error { return markCRLDirty(ctx, tx, ca, nil, 0) })
 }
 
 // BulkRevokeForBenchmark revokes every live certificate of a CA in one
@@ -111,7 +113,11 @@ func (s *DB) BulkRevokeForBenchmark(ctx context.Context, ca string, at time.Time
 		if err := tx.recountPCA(ctx, account); err != nil {
 			return err
 		}
-		if err := markCRLDirty(ctx, tx, ca, nil); err != nil {
+		if err := markCRLDirty(ctx, tx, ca, nil, 0); err != nil {
+			return err
+		}
+		if _, err := tx.e.ExecContext(ctx, `UPDATE crls SET revoked = (SELECT COUNT(*) FROM issued_certificates
+			WHERE issuer_identifier = ? AND status = 'REVOKE') WHERE ca_identifier = ?`, ca, ca); err != nil {
 			return err
 		}
 		return keepCRLEntries(ctx, tx, ca)
@@ -126,6 +132,6 @@ func (s *DB) ForgetCRLEntriesForBenchmark(ctx context.Context, ca string) error 
 		if _, err := tx.x.ExecContext(ctx, `UPDATE crls SET entries_kept = 0 WHERE ca_identifier = ?`, ca); err != nil {
 			return err
 		}
-		return markCRLDirty(ctx, tx, ca, nil)
+		return markCRLDirty(ctx, tx, ca, nil, 0)
 	})
 }
