@@ -43,6 +43,13 @@ type benchResult struct {
 	// Everything else the servers did meanwhile counts too: run one load
 	// at a time.
 	ServerCPUms float64 `json:"ServerCPUMillisPerOp"`
+	// CommitBatch is the servers' mean group-commit batch during the load
+	// (writes per shared transaction), and CommitterBusy the share of the
+	// load's time their committers spent in transactions, averaged over
+	// the endpoints: a committer near 1 is what limits the write rate.
+	// Both 0 when a server does not expose them.
+	CommitBatch   float64 `json:"CommitBatch"`
+	CommitterBusy float64 `json:"CommitterBusy"`
 	// FirstError is the first failed request's error, if any.
 	FirstError string `json:"FirstError,omitempty"`
 }
@@ -155,7 +162,7 @@ func runScenario(ctx context.Context, cs []*apiClient, scenario string, clients 
 	}
 	close(budget)
 	var firstErr atomic.Pointer[error]
-	cpu0, ok0 := serversCPU(cs)
+	before := serversMetrics(cs)
 	start := time.Now()
 	for i := range clients {
 		issued.Add(1)
@@ -178,7 +185,7 @@ func runScenario(ctx context.Context, cs []*apiClient, scenario string, clients 
 	}
 	issued.Wait()
 	elapsed := time.Since(start)
-	cpu1, ok1 := serversCPU(cs)
+	after := serversMetrics(cs)
 	var all []time.Duration
 	nerr := 0
 	for i := range clients {
@@ -197,7 +204,8 @@ func runScenario(ctx context.Context, cs []*apiClient, scenario string, clients 
 	}
 	res := &benchResult{Scenario: scenario, Clients: clients, Requests: len(all), Errors: nerr, Seconds: elapsed.Seconds(),
 		Throughput: float64(len(all)) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99), Cores: runtime.NumCPU(), Endpoints: len(cs),
-		ServerCPUms: cpuPerOp(cpu0, cpu1, ok0, ok1, len(all))}
+		ServerCPUms: cpuPerOp(before, after, len(all))}
+	res.CommitBatch, res.CommitterBusy = groupCommits(before, after, elapsed, len(cs))
 	if e := firstErr.Load(); e != nil {
 		res.FirstError = (*e).Error()
 	}

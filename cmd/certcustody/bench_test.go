@@ -9,20 +9,35 @@ import (
 	"time"
 )
 
-func TestParseProcessCPU(t *testing.T) {
+// TestParseBenchMetrics reads the load command's counters from a text
+// exposition (labelled and unlisted samples ignored) and turns two
+// readings into CPU per operation and group-commit figures.
+func TestParseBenchMetrics(t *testing.T) {
 	text := "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n" +
-		"# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 12.34\nprocess_open_fds 9\n"
-	if v, ok := parseProcessCPU(strings.NewReader(text)); !ok || v != 12.34 {
-		t.Fatalf("got %v %v, want 12.34", v, ok)
+		"# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 12.34\nprocess_open_fds 9\n" +
+		"certcustody_store_group_commits_total 100\ncertcustody_store_group_writes_total 400\n" +
+		"certcustody_store_group_run_seconds_total 0.5\ncertcustody_store_group_commit_seconds_total 1.5\n" +
+		`certcustody_requests_total{action="X",code="OK"} 7` + "\n"
+	before := parseMetrics(strings.NewReader(text))
+	if len(before) != 5 || before[metricCPU] != 12.34 || before[metricWrites] != 400 {
+		t.Fatalf("parsed %v", before)
 	}
-	if _, ok := parseProcessCPU(strings.NewReader("go_goroutines 5\n")); ok {
-		t.Fatal("found a CPU figure in metrics without one")
+	if m := parseMetrics(strings.NewReader("go_goroutines 5\n")); len(m) != 0 {
+		t.Fatalf("found counters in metrics without them: %v", m)
 	}
-	if got := cpuPerOp(1.0, 1.5, true, true, 100); got != 5 {
+	after := serverCounters{metricCPU: 12.84, metricCommits: 200, metricWrites: 1000, metricRunSeconds: 1.0, metricCommitSecond: 2.5}
+	if got := cpuPerOp(before, after, 100); got != 5 {
 		t.Fatalf("cpuPerOp = %v, want 5 ms", got)
 	}
-	if got := cpuPerOp(1.0, 1.5, true, false, 100); got != 0 {
+	if got := cpuPerOp(before, serverCounters{}, 100); got != 0 {
 		t.Fatalf("cpuPerOp with a missing reading = %v, want 0", got)
+	}
+	// 600 writes in 100 transactions; 1.5 s of 2 nodes' 2 s each.
+	if batch, busy := groupCommits(before, after, 2*time.Second, 2); batch != 6 || busy != 0.375 {
+		t.Fatalf("groupCommits = %v, %v; want 6, 0.375", batch, busy)
+	}
+	if batch, busy := groupCommits(before, serverCounters{metricCPU: 13}, time.Second, 1); batch != 0 || busy != 0 {
+		t.Fatalf("groupCommits without the counters = %v, %v; want zeros", batch, busy)
 	}
 }
 
@@ -50,6 +65,11 @@ func TestBenchScenariosAgainstServer(t *testing.T) {
 			t.Fatalf("%s: %d requests, %d errors (first: %s)", s, r.Requests, r.Errors, r.FirstError)
 		}
 		total += r.ServerCPUms * float64(r.Requests)
+		// Every scenario writes (its audit record at least) through the
+		// group committer.
+		if r.CommitBatch < 1 || r.CommitterBusy <= 0 || r.CommitterBusy > 1 {
+			t.Fatalf("%s: group commits: batch %v, committer busy %v", s, r.CommitBatch, r.CommitterBusy)
+		}
 	}
 	// /proc counts CPU in clock ticks, so a handful of cheap requests can
 	// read as none; over every scenario the server's CPU shows.
