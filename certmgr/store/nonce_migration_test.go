@@ -18,20 +18,7 @@ func TestNonceMigrationKeepsEveryNonce(t *testing.T) {
 
 func testNonceMigrationKeepsEveryNonce(t *testing.T) {
 	ctx := context.Background()
-	rebuild := -1
-	for i, m := range migrations {
-		if strings.Contains(m, "CREATE TABLE nonces_by_expiry") {
-			rebuild = i + 1
-		}
-	}
-	if rebuild < 0 {
-		t.Fatal("no nonce rebuild migration")
-	}
-	url := testURL(t)
-	old, err := OpenURL(ctx, url, func(s *DB) { s.migrateTo = rebuild - 1 })
-	if err != nil {
-		t.Fatal(err)
-	}
+	old, url := openBeforeMigration(t, "CREATE TABLE nonces_by_expiry")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	until := func(i int) time.Time { return now.Add(time.Duration(i) * time.Second) }
 	const n = 300
@@ -46,13 +33,7 @@ func testNonceMigrationKeepsEveryNonce(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	old.Close()
-
-	db, err := OpenURL(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := reopenMigrated(t, old, url)
 	for i := range n {
 		used, err := db.NonceUsed(ctx, fmt.Sprint("ak-", i%3), fmt.Sprint("n-", i), until(i))
 		if err != nil || !used {
@@ -70,4 +51,43 @@ func testNonceMigrationKeepsEveryNonce(t *testing.T) {
 	if err := db.db.QueryRowContext(ctx, q).Scan(&indexes); err != nil || indexes != 0 {
 		t.Fatalf("nonces_expiry indexes left: %d (%v)", indexes, err)
 	}
+}
+
+// openBeforeMigration opens a fresh database of the test's backend at the
+// schema just before the migration whose text contains marker, and
+// returns it with its URL, so that a test can write rows in the old shape
+// and then reopen the database to run the migration.
+func openBeforeMigration(t *testing.T, marker string) (*DB, string) {
+	t.Helper()
+	v := -1
+	for i, m := range migrations {
+		if strings.Contains(m, marker) {
+			v = i + 1
+		}
+	}
+	if v < 0 {
+		t.Fatalf("no migration contains %q", marker)
+	}
+	url := testURL(t)
+	old, err := OpenURL(context.Background(), url, func(s *DB) { s.migrateTo = v - 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := old.SchemaVersion(context.Background()); got != v-1 {
+		t.Fatalf("old schema at %d, want %d", got, v-1)
+	}
+	return old, url
+}
+
+// reopenMigrated closes old and opens its database again, running the
+// migrations it was opened without; the store closes with the test.
+func reopenMigrated(t *testing.T, old *DB, url string) *DB {
+	t.Helper()
+	old.Close()
+	db, err := OpenURL(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -741,23 +741,7 @@ func TestPositionMigrationBackfills(t *testing.T) { eachBackend(t, testPositionM
 
 func testPositionMigrationBackfills(t *testing.T) {
 	ctx := context.Background()
-	positions := -1
-	for i, m := range migrations {
-		if strings.Contains(m, "CREATE TABLE list_positions") {
-			positions = i + 1
-		}
-	}
-	if positions < 0 {
-		t.Fatal("no positions migration")
-	}
-	url := testURL(t)
-	old, err := OpenURL(ctx, url, func(s *DB) { s.migrateTo = positions - 1 })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := old.SchemaVersion(ctx); v != positions-1 {
-		t.Fatalf("old schema at %d, want %d", v, positions-1)
-	}
+	old, url := openBeforeMigration(t, "CREATE TABLE list_positions")
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	refs := map[string]*refAccount{"acc-a": {}, "acc-b": {}}
 	type oldRow struct {
@@ -783,7 +767,7 @@ func testPositionMigrationBackfills(t *testing.T) {
 		}
 		rows = append(rows, r)
 	}
-	err = old.Tx(ctx, func(tx *Tx) error {
+	err := old.Tx(ctx, func(tx *Tx) error {
 		for _, a := range []string{"acc-a", "acc-b"} {
 			if err := tx.InsertAccount(ctx, &Account{ID: a, Name: a, CreatedAt: now}); err != nil {
 				return err
@@ -818,13 +802,7 @@ func testPositionMigrationBackfills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old.Close()
-
-	db, err := OpenURL(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := reopenMigrated(t, old, url)
 	slices.SortFunc(rows, func(x, y oldRow) int {
 		if x.created != y.created {
 			return int(x.created - y.created)
