@@ -2,6 +2,7 @@ package certmgr
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -147,14 +148,11 @@ func (m *Manager) DescribeCertificate(ctx context.Context, c Caller, id string) 
 	if err != nil {
 		return nil, err
 	}
-	csr, err := csrgen.ParseCSR(row.CSR)
+	spki, err := csrgen.PublicKeyInfo(row.CSR)
 	if err != nil {
 		return nil, Internal(err)
 	}
-	pub, err := publicKeyPEM(csr.PublicKey)
-	if err != nil {
-		return nil, Internal(err)
-	}
+	pub := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}))
 	d := &CertificateDescription{
 		CertificateID: row.ID, Arn: m.kmsArn(c, row.ID), KeySpec: row.KeySpec, ProtectionLevel: row.ProtectionLevel,
 		ExportablePrivateKey: row.Exportable, Status: row.Status, Subject: row.Subject,

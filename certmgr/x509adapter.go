@@ -158,21 +158,6 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return false
 }
 
-// publicKeyPEM encodes a public key as PEM SubjectPublicKeyInfo.
-func publicKeyPEM(pub crypto.PublicKey) (string, error) {
-	var der []byte
-	var err error
-	if k, ok := pub.(*sm2.PublicKey); ok {
-		der, err = gmx509.MarshalSm2PublicKey(k)
-	} else {
-		der, err = x509.MarshalPKIXPublicKey(pub)
-	}
-	if err != nil {
-		return "", err
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
-}
-
 // certPEM is pem.EncodeToMemory of a CERTIFICATE block (no headers),
 // written into one allocation of its exact size. It runs on every read of
 // a certificate, where the encoder's growing buffer and its conversion to

@@ -291,6 +291,31 @@ func parseStdCSR(der []byte) (*parsedRequest, error) {
 	return &parsedRequest{publicKey: csr.PublicKey, extensions: csr.Extensions, sigAlg: csr.SignatureAlgorithm.String()}, nil
 }
 
+// PublicKeyInfo returns the DER SubjectPublicKeyInfo of a DER request,
+// as the request carries it, without verifying the request's signature or
+// the key: it is for a request this service made with CreateCSR and
+// stored, read back on every DescribeCertificate, where verifying its own
+// signature again (an ECDSA verification costs more than the rest of the
+// call's reading) proves nothing a stored row does not. Anything from
+// outside goes through ParseCSR.
+func PublicKeyInfo(der []byte) ([]byte, error) {
+	var outer struct {
+		TBS struct {
+			Version   int
+			Subject   asn1.RawValue
+			PublicKey asn1.RawValue
+			Rest      asn1.RawValue `asn1:"optional"`
+		}
+		SignatureAlgorithm asn1.RawValue
+		Signature          asn1.RawValue
+	}
+	rest, err := asn1.Unmarshal(der, &outer)
+	if err != nil || len(rest) != 0 {
+		return nil, newErr(ErrInvalidCSR, "request is not a DER PKCS#10 structure")
+	}
+	return outer.TBS.PublicKey.FullBytes, nil
+}
+
 // EncodeCSRPEM returns der as a PEM "CERTIFICATE REQUEST" block, the form
 // OpenSSL and the KMS API use.
 func EncodeCSRPEM(der []byte) string {

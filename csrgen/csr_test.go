@@ -1,6 +1,7 @@
 package csrgen
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -19,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/tjfoc/gmsm/sm2"
+	gmx509 "github.com/tjfoc/gmsm/x509"
 )
 
 type keyCase struct {
@@ -447,5 +449,37 @@ func TestCSRLongSubject(t *testing.T) {
 	}
 	if _, err := ParseCSR(der); !errors.Is(err, ErrInvalidCSR) {
 		t.Fatalf("ParseCSR = %v, want ErrInvalidCSR", err)
+	}
+}
+
+// TestPublicKeyInfo: the SubjectPublicKeyInfo read back from a request
+// CreateCSR made is the key's own encoding, for every family; a request
+// cut short is ErrInvalidCSR.
+func TestPublicKeyInfo(t *testing.T) {
+	for _, kc := range testKeys(t) {
+		t.Run(kc.name, func(t *testing.T) {
+			der, err := CreateCSR(rand.Reader, testRequest(t), kc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := PublicKeyInfo(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []byte
+			if k, ok := kc.key.Public().(*sm2.PublicKey); ok {
+				want, err = gmx509.MarshalSm2PublicKey(k)
+			} else {
+				want, err = x509.MarshalPKIXPublicKey(kc.key.Public())
+			}
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("PublicKeyInfo %x (%v), want %x", got, err, want)
+			}
+			for _, bad := range [][]byte{der[:len(der)-1], append(append([]byte{}, der...), 0), nil} {
+				if _, err := PublicKeyInfo(bad); !errors.Is(err, ErrInvalidCSR) {
+					t.Errorf("PublicKeyInfo of %d bad bytes: %v", len(bad), err)
+				}
+			}
+		})
 	}
 }

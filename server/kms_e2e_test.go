@@ -84,6 +84,9 @@ func TestKMSCertificateLifecycleThroughSDK(t *testing.T) {
 			if err != nil || tea.StringValue(d.Body.Status) != "PENDING" || tea.StringValue(d.Body.KeySpec) != tc.spec || !tea.BoolValue(d.Body.ExportablePrivateKey) {
 				t.Fatalf("DescribeCertificate of a new certificate: %+v %v", d, err)
 			}
+			if got, want := tea.StringValue(d.Body.SubjectPublicKey), opensslCSRPublicKey(t, csrPEM); got != want {
+				t.Fatalf("SubjectPublicKey %q, openssl reads %q from the CSR", got, want)
+			}
 			msg := []byte("pay 100 to bob")
 			_, err = c.CertificatePrivateKeySign(&kms.CertificatePrivateKeySignRequest{CertificateId: tea.String(id), Algorithm: tea.String(tc.signAlg), Message: tea.String(b64(msg)), MessageType: tea.String("RAW")})
 			wantAPIError(t, err, "InvalidParameter.CertificateStatus", 400)
@@ -330,6 +333,20 @@ func digestFor(t testing.TB, family, leafPEM string, msg []byte) []byte {
 	}
 	h := sha256.Sum256(msg)
 	return h[:]
+}
+
+// opensslCSRPublicKey is the PEM public key openssl reads from a CSR.
+func opensslCSRPublicKey(t testing.TB, csrPEM string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "req.pem")
+	if err := os.WriteFile(p, []byte(csrPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("openssl", "req", "-in", p, "-noout", "-pubkey").Output()
+	if err != nil {
+		t.Fatalf("openssl req -pubkey: %v", err)
+	}
+	return string(out)
 }
 
 // opensslVerifyCSR checks a CSR's signature with openssl (reading its

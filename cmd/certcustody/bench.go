@@ -54,7 +54,7 @@ type benchResult struct {
 	FirstError string `json:"FirstError,omitempty"`
 }
 
-var benchScenarios = []string{"create-ec", "create-rsa", "sign-rsa", "sign-ec", "issue-csr-ec", "issue-csr-rsa"}
+var benchScenarios = []string{"create-ec", "create-rsa", "sign-rsa", "sign-ec", "issue-csr-ec", "issue-csr-rsa", "get"}
 
 func newBenchCmd(g *globalFlags) *cobra.Command {
 	var endpoints []string
@@ -66,7 +66,9 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 		Use:   "bench",
 		Short: "Load a running server with N concurrent signed clients; prints throughput and p50/p99 latency",
 		Long: "Scenarios: create-ec and create-rsa (CreateCertificate EC_P256 / RSA_2048), sign-rsa and sign-ec\n" +
-			"(CertificatePrivateKeySign on an ACTIVE certificate the command sets up first). Each scenario runs for\n" +
+			"(CertificatePrivateKeySign on an ACTIVE certificate the command sets up first), issue-csr-ec and\n" +
+			"issue-csr-rsa (CreateServerCertificateWithCsr from a sub CA it creates), get (GetCertificate: an audited\n" +
+			"call that uses no token key, the floor under the others). Each scenario runs for\n" +
 			"--duration or --max-requests, whichever ends first. Certificates it creates are deleted afterwards.\n" +
 			"Several --endpoint values (nodes of one cluster) share the clients round-robin; set-up and clean-up\n" +
 			"go through the first.",
@@ -133,6 +135,20 @@ func runScenario(ctx context.Context, cs []*apiClient, scenario string, clients 
 		}
 		op = func(c *apiClient) error {
 			_, err := c.doJSON("CreateServerCertificateWithCsr", "2020-06-30", map[string]string{"ParentIdentifier": sub, "Csr": csr, "Domain": "bench.example.com", "Days": "30"})
+			return err
+		}
+	case "get":
+		// An authenticated, audited read that uses no token key: the
+		// floor under every other scenario (signature check, nonce, the
+		// call's audit record committed before the answer, HTTP).
+		out, err := c.doJSON("CreateCertificate", "2016-01-20", map[string]string{"KeySpec": "EC_P256", "Subject": "CN=bench,OU=load,O=certcustody,C=CN"})
+		if err != nil {
+			return nil, err
+		}
+		id := fmt.Sprint(out["CertificateId"])
+		cleanup = append(cleanup, id)
+		op = func(c *apiClient) error {
+			_, err := c.doJSON("GetCertificate", "2016-01-20", map[string]string{"CertificateId": id})
 			return err
 		}
 	case "sign-rsa", "sign-ec":
