@@ -37,7 +37,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./keystore
 	$(GO) test -run '^$$' -bench CRL1M -benchtime 1x ./certmgr
 	$(GO) test -run '^$$' -bench CSRIssuanceHTTP -benchtime 5s ./server
-	bash scripts/loadtest.sh $(BIN) --clients 16 --duration 10s --scenario issue-csr-ec,issue-csr-rsa
+	bash scripts/loadtest.sh $(BIN) --clients 16 --duration 10s --scenario issue-csr-ec,issue-csr-rsa,get
 	bash scripts/loadtest.sh $(BIN) --clients 4 --duration 10s --scenario sign-rsa,sign-ec,create-ec,create-rsa
 
 clean:

@@ -108,9 +108,9 @@ func (c *committer) commit(batch []groupReq) {
 	tx := c.s.newTx(sqlTx)
 	if len(batch) == 1 {
 		// Alone in its transaction, a write needs no savepoint: if it
-		// fails, the whole transaction rolls back. Two statements fewer
-		// (SAVEPOINT, RELEASE: two round trips on PostgreSQL) for every
-		// write that finds no company, the common case at low load.
+		// fails, the whole transaction rolls back. A statement fewer
+		// (SAVEPOINT: a round trip on PostgreSQL) for every write that
+		// finds no company, the common case at low load.
 		r := batch[0]
 		if err := r.fn(tx); err != nil {
 			_ = sqlTx.Rollback()
@@ -130,7 +130,15 @@ func (c *committer) commit(batch []groupReq) {
 	}
 	errs := make([]error, len(batch))
 	for i, r := range batch {
-		if _, err := sqlTx.Exec(`SAVEPOINT w`); err != nil {
+		// One statement, one round trip on PostgreSQL, ends the previous
+		// write's savepoint and opens this one's; the last is ended by
+		// COMMIT, which releases every savepoint (both dialects), and a
+		// savepoint rolled back to stays open until released.
+		open := `SAVEPOINT w`
+		if i > 0 {
+			open = `RELEASE w; SAVEPOINT w`
+		}
+		if _, err := sqlTx.Exec(open); err != nil {
 			_ = sqlTx.Rollback()
 			fail(fmt.Errorf("store: savepoint: %w", err))
 			return
@@ -142,11 +150,6 @@ func (c *committer) commit(batch []groupReq) {
 				fail(fmt.Errorf("store: rollback to savepoint: %w", err))
 				return
 			}
-		}
-		if _, err := sqlTx.Exec(`RELEASE w`); err != nil {
-			_ = sqlTx.Rollback()
-			fail(fmt.Errorf("store: release savepoint: %w", err))
-			return
 		}
 	}
 	commitAt = time.Now()

@@ -52,6 +52,49 @@ func testGroupRollsBackOnlyTheFailingWrite(t *testing.T) {
 	}
 }
 
+// TestGroupBatchOfMixedOutcomes commits one batch whose writes fail and
+// succeed in turn, the last one failing: each write's savepoint is ended
+// by the next one's statement or by COMMIT, a failed write leaves nothing
+// and the others all commit.
+func TestGroupBatchOfMixedOutcomes(t *testing.T) {
+	eachBackend(t, testGroupBatchOfMixedOutcomes)
+}
+
+func testGroupBatchOfMixedOutcomes(t *testing.T) {
+	db := openTest(t)
+	ctx := context.Background()
+	boom := errors.New("refused after writing")
+	fails := []bool{false, true, true, false, false, true}
+	batch := make([]groupReq, len(fails))
+	for i, fail := range fails {
+		batch[i] = groupReq{ctx: ctx, res: make(chan error, 1), done: func(error) {},
+			fn: func(tx *Tx) error {
+				if err := tx.InsertAccount(ctx, &Account{ID: fmt.Sprint(i), Name: fmt.Sprint("mixed-", i), CreatedAt: time.Now()}); err != nil {
+					return err
+				}
+				if fail {
+					return boom
+				}
+				return nil
+			}}
+	}
+	before := db.GroupStats()
+	db.group.commit(batch)
+	if st := db.GroupStats(); st.Commits != before.Commits+1 {
+		t.Fatalf("%d commits for one batch", st.Commits-before.Commits)
+	}
+	for i, fail := range fails {
+		err := <-batch[i].res
+		_, getErr := db.AccountByName(ctx, fmt.Sprint("mixed-", i))
+		if fail && (!errors.Is(err, boom) || !errors.Is(getErr, ErrNotFound)) {
+			t.Fatalf("write %d failed but left its row (err %v, lookup %v)", i, err, getErr)
+		}
+		if !fail && (err != nil || getErr != nil) {
+			t.Fatalf("write %d: %v / %v", i, err, getErr)
+		}
+	}
+}
+
 // TestGroupAnswersWithTheCommitsOutcome: a caller whose context is
 // cancelled after its write was made learns that the write committed,
 // rather than a cancellation that would have it undo the token key the row
