@@ -14,6 +14,20 @@ import (
 
 // TestGroupRollsBackOnlyTheFailingWrite runs concurrent writes through group
 // commit; the ones that fail after writing leave nothing, the rest commit.
+// accountWrite is a group write that inserts account i (named prefix+i)
+// and then, if fail, fails with boom.
+func accountWrite(ctx context.Context, i int, prefix string, fail bool, boom error) func(tx *Tx) error {
+	return func(tx *Tx) error {
+		if err := tx.InsertAccount(ctx, &Account{ID: fmt.Sprint(i), Name: fmt.Sprint(prefix, i), CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		if fail {
+			return boom
+		}
+		return nil
+	}
+}
+
 func TestGroupRollsBackOnlyTheFailingWrite(t *testing.T) {
 	eachBackend(t, testGroupRollsBackOnlyTheFailingWrite)
 }
@@ -28,15 +42,7 @@ func testGroupRollsBackOnlyTheFailingWrite(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = db.Group(ctx, func(tx *Tx) error {
-				if err := tx.InsertAccount(ctx, &Account{ID: fmt.Sprint(i), Name: fmt.Sprint("acct-", i), CreatedAt: time.Now()}); err != nil {
-					return err
-				}
-				if i%4 == 0 {
-					return boom
-				}
-				return nil
-			})
+			errs[i] = db.Group(ctx, accountWrite(ctx, i, "acct-", i%4 == 0, boom))
 		}()
 	}
 	wg.Wait()
@@ -67,16 +73,7 @@ func testGroupBatchOfMixedOutcomes(t *testing.T) {
 	fails := []bool{false, true, true, false, false, true}
 	batch := make([]groupReq, len(fails))
 	for i, fail := range fails {
-		batch[i] = groupReq{ctx: ctx, res: make(chan error, 1), done: func(error) {},
-			fn: func(tx *Tx) error {
-				if err := tx.InsertAccount(ctx, &Account{ID: fmt.Sprint(i), Name: fmt.Sprint("mixed-", i), CreatedAt: time.Now()}); err != nil {
-					return err
-				}
-				if fail {
-					return boom
-				}
-				return nil
-			}}
+		batch[i] = groupReq{ctx: ctx, res: make(chan error, 1), done: func(error) {}, fn: accountWrite(ctx, i, "mixed-", fail, boom)}
 	}
 	before := db.GroupStats()
 	db.group.commit(batch)
