@@ -156,6 +156,7 @@ type certificationRequest struct {
 }
 
 type subjectPublicKeyInfo struct {
+	Raw       asn1.RawContent // the whole encoding, for PublicKeyInfo
 	Algorithm pkix.AlgorithmIdentifier
 	PublicKey asn1.BitString
 }
@@ -299,21 +300,12 @@ func parseStdCSR(der []byte) (*parsedRequest, error) {
 // call's reading) proves nothing a stored row does not. Anything from
 // outside goes through ParseCSR.
 func PublicKeyInfo(der []byte) ([]byte, error) {
-	var outer struct {
-		TBS struct {
-			Version   int
-			Subject   asn1.RawValue
-			PublicKey asn1.RawValue
-			Rest      asn1.RawValue `asn1:"optional"`
-		}
-		SignatureAlgorithm asn1.RawValue
-		Signature          asn1.RawValue
-	}
+	var outer certificationRequest
 	rest, err := asn1.Unmarshal(der, &outer)
 	if err != nil || len(rest) != 0 {
 		return nil, newErr(ErrInvalidCSR, "request is not a DER PKCS#10 structure")
 	}
-	return outer.TBS.PublicKey.FullBytes, nil
+	return outer.TBS.PublicKey.Raw, nil
 }
 
 // EncodeCSRPEM returns der as a PEM "CERTIFICATE REQUEST" block, the form
